@@ -1,0 +1,173 @@
+"""Operator tables: how a torch call is named and which category it falls in.
+
+One table maps NNCF operator names to a coarse :class:`OpCategory`; a few
+rules turn the function torch hands to ``__torch_function__`` into the name
+NNCF's patching tracer would have recorded (``x += y`` is ``__iadd__``,
+``F.relu(x, inplace=True)`` is ``relu_``).
+"""
+
+from __future__ import annotations
+
+import dis
+import enum
+import sys
+from collections.abc import Callable, Mapping
+from types import FrameType
+from typing import Any
+
+
+class OpCategory(str, enum.Enum):
+    """Coarse operator kinds; placement rules and widget colours key on these."""
+
+    INPUT = "input"
+    OUTPUT = "output"
+    CONVOLUTION = "convolution"
+    DEPTHWISE_CONVOLUTION = "depthwise_convolution"
+    LINEAR = "linear"
+    MATMUL = "matmul"
+    ELEMENTWISE = "elementwise"
+    CONCAT = "concat"
+    ACTIVATION = "activation"
+    POOLING = "pooling"
+    NORMALIZATION = "normalization"
+    RESHAPE = "reshape"  # reshape/transpose/indexing and other quantization-agnostic ops
+    EMBEDDING = "embedding"
+    ATTENTION = "attention"
+    RECURRENT = "recurrent"
+    REDUCTION = "reduction"
+    OTHER = "other"
+
+
+def _table(category: OpCategory, names: str) -> dict[str, OpCategory]:
+    return dict.fromkeys(names.split(), category)
+
+
+OP_CATEGORIES: Mapping[str, OpCategory] = {
+    **_table(OpCategory.INPUT, "nncf_model_input"),
+    **_table(OpCategory.OUTPUT, "nncf_model_output"),
+    **_table(
+        OpCategory.CONVOLUTION,
+        "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d",
+    ),
+    **_table(OpCategory.LINEAR, "linear"),
+    **_table(OpCategory.MATMUL, "matmul __matmul__ __rmatmul__ bmm mm addmm baddbmm einsum"),
+    **_table(
+        OpCategory.ELEMENTWISE,
+        "add add_ __add__ __iadd__ __radd__ sub sub_ __sub__ __isub__ __rsub__ rsub "
+        "mul mul_ __mul__ __imul__ __rmul__ div div_ __truediv__ __itruediv__ __rtruediv__ "
+        "__floordiv__ __mod__ pow __pow__ __rpow__ __neg__ neg maximum minimum",
+    ),
+    **_table(OpCategory.CONCAT, "cat concat concatenate stack"),
+    **_table(
+        OpCategory.ACTIVATION,
+        "relu relu_ relu6 hardtanh hardtanh_ gelu silu sigmoid tanh softmax log_softmax elu elu_ "
+        "leaky_relu leaky_relu_ prelu hardswish hardsigmoid selu celu mish softplus exp threshold",
+    ),
+    **_table(
+        OpCategory.POOLING,
+        "avg_pool1d avg_pool2d avg_pool3d adaptive_avg_pool1d adaptive_avg_pool2d adaptive_avg_pool3d "
+        "max_pool1d max_pool2d max_pool3d adaptive_max_pool1d adaptive_max_pool2d adaptive_max_pool3d",
+    ),
+    **_table(
+        OpCategory.NORMALIZATION,
+        "batch_norm layer_norm group_norm instance_norm rms_norm normalize local_response_norm",
+    ),
+    **_table(
+        OpCategory.RESHAPE,
+        "reshape view view_as flatten unflatten squeeze unsqueeze permute transpose transpose_ t "
+        "__getitem__ index_select gather select narrow split chunk unbind expand expand_as repeat "
+        "repeat_interleave contiguous clone detach to type_as float dropout dropout1d dropout2d "
+        "feature_dropout pad masked_fill masked_fill_ roll flip pixel_shuffle pixel_unshuffle "
+        "interpolate upsample tile where",
+    ),
+    **_table(OpCategory.EMBEDDING, "embedding embedding_bag"),
+    **_table(OpCategory.ATTENTION, "scaled_dot_product_attention"),
+    **_table(OpCategory.RECURRENT, "lstm gru rnn_tanh rnn_relu lstm_cell gru_cell rnn_tanh_cell"),
+    **_table(OpCategory.REDUCTION, "mean sum amax amin max min var std norm prod"),
+}
+
+# Calls that read metadata or steer Python control flow rather than compute
+# tensors; NNCF does not record them either.
+IGNORED_OPS = frozenset(
+    "__get__ __set__ dim size numel item __bool__ __len__ __format__ __repr__ __index__ __int__ "
+    "__float__ __hash__ __iter__ __contains__ tolist data_ptr stride is_contiguous element_size "
+    "get_device is_floating_point is_complex _assert __array__ __reduce_ex__ __deepcopy__ "
+    "storage_offset untyped_storage nelement ndimension has_names requires_grad_ retain_grad "
+    "_set_grad_enabled _parse_to _has_compatible_shallow_copy_type numpy cpu cuda __setstate__ "
+    "__dlpack__ __dlpack_device__ equal allclose isclose".split()
+)
+
+# Python's BINARY_OP/COMPARE_OP opcodes tell ``x + y`` (recorded by NNCF as
+# ``__add__``) apart from ``x.add(y)`` (``add``); torch hands both to
+# ``__torch_function__`` as ``Tensor.add``.
+_BINARY_OP_NAMES: Mapping[int, str] = {
+    0: "__add__",
+    2: "__floordiv__",
+    4: "__matmul__",
+    5: "__mul__",
+    6: "__mod__",
+    8: "__pow__",
+    10: "__sub__",
+    11: "__truediv__",
+    13: "__iadd__",
+    17: "__imatmul__",
+    18: "__imul__",
+    20: "__ipow__",
+    23: "__isub__",
+    24: "__itruediv__",
+}
+_COMPARE_NAMES = ("__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__")
+_OPERATOR_METHODS = frozenset(
+    "add add_ sub sub_ mul mul_ div div_ matmul floor_divide remainder pow pow_ "
+    "lt le eq ne gt ge neg".split()
+)
+_BINARY_OP = dis.opmap.get("BINARY_OP", -1)
+_COMPARE_OP = dis.opmap.get("COMPARE_OP", -1)
+_UNARY_NEGATIVE = dis.opmap.get("UNARY_NEGATIVE", -1)
+
+
+def _operator_name(frame: FrameType | None) -> str | None:
+    """The dunder name of the Python operator executing in ``frame``, if any."""
+    if frame is None:
+        return None
+    code = frame.f_code.co_code
+    index = frame.f_lasti
+    if index < 0 or index + 1 >= len(code):
+        return None
+    opcode, arg = code[index], code[index + 1]
+    if opcode == _BINARY_OP:
+        return _BINARY_OP_NAMES.get(arg)
+    if opcode == _COMPARE_OP:
+        # 3.11 stores the comparison index directly; 3.12+ shifts it left by 4.
+        cmp = arg if sys.version_info < (3, 12) else arg >> 4
+        return _COMPARE_NAMES[cmp] if 0 <= cmp < len(_COMPARE_NAMES) else None
+    if opcode == _UNARY_NEGATIVE:
+        return "__neg__"
+    return None
+
+
+def op_name(func: Callable[..., Any], kwargs: Mapping[str, Any], caller: FrameType | None) -> str:
+    """The NNCF operator name of a call seen by ``__torch_function__``.
+
+    Args:
+        func: The function torch dispatched (``torch.conv2d``, ``Tensor.add_``).
+        kwargs: Its keyword arguments.
+        caller: The frame that issued the call, used to recognise Python
+            operators such as ``+=``; may be None.
+    """
+    name = getattr(func, "__name__", None) or type(func).__name__
+    if name in _OPERATOR_METHODS:
+        return _operator_name(caller) or name
+    if name == "relu" and kwargs.get("inplace"):
+        return "relu_"
+    return name
+
+
+def category_of(op: str, attrs: Mapping[str, Any]) -> OpCategory:
+    """The category of ``op``; convolutions whose groups equal their input channels are depthwise."""
+    category = OP_CATEGORIES.get(op, OpCategory.OTHER)
+    if category is OpCategory.CONVOLUTION and not op.startswith("conv_transpose"):
+        groups = int(attrs.get("groups", 1))
+        if groups > 1 and groups == attrs.get("in_channels"):
+            return OpCategory.DEPTHWISE_CONVOLUTION
+    return category

@@ -1,0 +1,309 @@
+"""Scoped op tracking: module call stack plus a ``TorchFunctionMode`` that names each call.
+
+:class:`OpTracker` is shared by the tracer (which records a graph) and by the
+compressed model's forward (which runs quantizers at the same addresses).
+Entering it registers forward hooks on the model's modules and pushes the
+torch-function mode; leaving it removes both, even on error.  Nothing global in
+torch is changed.
+"""
+
+from __future__ import annotations
+
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from types import TracebackType
+from typing import Any
+
+import torch
+from torch import nn
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from nncf_explore.graph.ops import IGNORED_OPS, op_name
+from nncf_explore.graph.scope import node_name, scope_element
+
+Args = tuple[Any, ...]
+Kwargs = dict[str, Any]
+InputsWrapper = Callable[[Args, Kwargs], tuple[Args, Kwargs]]
+OutputsWrapper = Callable[[Any], Any]
+
+_active = threading.local()
+
+
+def active_tracker() -> OpTracker | None:
+    """The tracker running on this thread, if any."""
+    return getattr(_active, "tracker", None)
+
+
+def nncf_model_input(tensor: torch.Tensor) -> torch.Tensor:
+    """Mark ``tensor`` as a model input (graph node ``/nncf_model_input_{i}``).
+
+    An identity function outside tracing and compressed forwards, so it can stay
+    in user code.
+
+    Example:
+        >>> import torch
+        >>> t = torch.ones(2)
+        >>> nncf_model_input(t) is t
+        True
+    """
+    tracker = active_tracker()
+    return tensor if tracker is None else tracker.mark_io("nncf_model_input", tensor)
+
+
+def nncf_model_output(tensor: torch.Tensor) -> torch.Tensor:
+    """Mark ``tensor`` as a model output (graph node ``/nncf_model_output_{i}``); identity otherwise."""
+    tracker = active_tracker()
+    return tensor if tracker is None else tracker.mark_io("nncf_model_output", tensor)
+
+
+def flatten_leaves(args: Args, kwargs: Kwargs) -> list[Any]:
+    """Leaves of a call's arguments in NNCF's port order: nested lists and tuples flattened."""
+    leaves: list[Any] = []
+    _flatten_into(args, leaves)
+    _flatten_into(tuple(kwargs.values()), leaves)
+    return leaves
+
+
+def _flatten_into(value: Any, leaves: list[Any]) -> None:
+    for item in value:
+        if isinstance(item, list | tuple) and not isinstance(item, torch.Size):
+            _flatten_into(item, leaves)
+        else:
+            leaves.append(item)
+
+
+def replace_leaves(args: Args, kwargs: Kwargs, new: dict[int, Any]) -> tuple[Args, Kwargs]:
+    """Rebuild ``(args, kwargs)`` with the leaves at the given ports replaced."""
+    counter = iter(range(1 << 30))
+
+    def rebuild(value: Any) -> Any:
+        if isinstance(value, list | tuple) and not isinstance(value, torch.Size):
+            items = [rebuild(v) for v in value]
+            return type(value)(items) if isinstance(value, list) else tuple(items)
+        port = next(counter)
+        return new.get(port, value)
+
+    new_args = tuple(rebuild(a) for a in args)
+    new_kwargs = {k: rebuild(v) for k, v in kwargs.items()}
+    return new_args, new_kwargs
+
+
+def tensor_leaves(value: Any) -> Iterator[torch.Tensor]:
+    """Tensors in a nested output structure (tuples, lists, dicts, dataclass-free), in order."""
+    if isinstance(value, torch.Tensor):
+        yield value
+    elif isinstance(value, list | tuple):
+        for v in value:
+            yield from tensor_leaves(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from tensor_leaves(v)
+
+
+def map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
+    """Apply ``fn`` to every tensor of a nested structure, keeping its shape and container types."""
+    if isinstance(value, torch.Tensor):
+        return fn(value)
+    if isinstance(value, tuple) and hasattr(value, "_fields"):
+        return type(value)(*(map_tensors(v, fn) for v in value))
+    if isinstance(value, list | tuple):
+        return type(value)(map_tensors(v, fn) for v in value)
+    if isinstance(value, dict):
+        return type(value)((k, map_tensors(v, fn)) for k, v in value.items())
+    return value
+
+
+class _Mode(TorchFunctionMode):
+    def __init__(self, tracker: OpTracker) -> None:
+        super().__init__()
+        self.tracker = tracker
+
+    def __torch_function__(
+        self,
+        func: Callable[..., Any],
+        types: Any,
+        args: Args = (),
+        kwargs: Kwargs | None = None,
+    ) -> Any:
+        kwargs = kwargs or {}
+        if getattr(func, "__name__", None) in IGNORED_OPS:
+            return func(*args, **kwargs)
+        op = op_name(func, kwargs, sys._getframe(1))
+        return self.tracker.on_op(func, op, args, kwargs)
+
+
+class OpTracker:
+    """Names torch calls ``{scope}/{op}_{call_order}`` while active; subclasses act on them.
+
+    Args:
+        model: The module whose submodules define scopes.
+        wrap_inputs_fn: Marks inputs of a root call with :func:`nncf_model_input`;
+            by default every tensor argument is marked, in order.
+        wrap_outputs_fn: Marks outputs; by default every tensor in the output.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        wrap_inputs_fn: InputsWrapper | None = None,
+        wrap_outputs_fn: OutputsWrapper | None = None,
+    ) -> None:
+        self.model = model
+        self.wrap_inputs_fn = wrap_inputs_fn
+        self.wrap_outputs_fn = wrap_outputs_fn
+        self.root_class = type(model).__name__
+        self._fqn = {id(m): name for name, m in model.named_modules()}
+        self._modules_by_fqn = dict(model.named_modules())
+        self._relative: dict[tuple[int, int], str] = {}
+        self._stack: list[tuple[nn.Module, str]] = []
+        self._counters: dict[tuple[str, str], int] = {}
+        self._io_counters: dict[str, int] = {}
+        self._handles: list[RemovableHandle] = []
+        self._mode = _Mode(self)
+        self._previous: OpTracker | None = None
+        self.wrap_root_inputs = True
+
+    # -- context management ------------------------------------------------------
+    def __enter__(self) -> OpTracker:
+        self._counters.clear()
+        self._io_counters.clear()
+        self._stack.clear()
+        for module in self._modules_by_fqn.values():
+            self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
+            self._handles.append(module.register_forward_hook(self._post_hook, always_call=True))
+        self._previous = active_tracker()
+        _active.tracker = self
+        try:
+            self._mode.__enter__()
+        except BaseException:
+            self._release()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            self._mode.__exit__(exc_type, exc, tb)
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        for handle in self._handles:
+            handle.remove()
+        self._handles.clear()
+        _active.tracker = self._previous
+        self._stack.clear()
+
+    @contextmanager
+    def paused(self) -> Iterator[None]:
+        """Run a block without tracking (the mode is popped, hooks stay)."""
+        with torch.overrides._pop_mode_temporarily():
+            yield
+
+    # -- scopes ------------------------------------------------------------------
+    @property
+    def scope(self) -> str:
+        """Scope of the innermost running module (``""`` outside the model)."""
+        return self._stack[-1][1] if self._stack else ""
+
+    @property
+    def current_module(self) -> nn.Module | None:
+        """The innermost running module."""
+        return self._stack[-1][0] if self._stack else None
+
+    def module_name(self, module: nn.Module | None) -> str:
+        """Fully qualified name of ``module`` in the model (``""`` for the root or unknown)."""
+        return "" if module is None else self._fqn.get(id(module), "")
+
+    def _relative_scope(self, parent: nn.Module, child: nn.Module) -> str:
+        key = (id(parent), id(child))
+        cached = self._relative.get(key)
+        if cached is not None:
+            return cached
+        parent_name = self._fqn.get(id(parent))
+        child_name = self._fqn.get(id(child))
+        elements: list[str] = []
+        if parent_name is not None and child_name is not None and child_name.startswith(
+            parent_name + "." if parent_name else ""
+        ):
+            path = child_name[len(parent_name) + 1 :] if parent_name else child_name
+            prefix = parent_name
+            for part in path.split("."):
+                prefix = f"{prefix}.{part}" if prefix else part
+                elements.append(scope_element(type(self._modules_by_fqn[prefix]).__name__, part))
+        else:
+            elements.append(scope_element(type(child).__name__, None))
+        self._relative[key] = "/".join(elements)
+        return self._relative[key]
+
+    def push_module(self, module: nn.Module) -> None:
+        """Enter ``module``'s scope."""
+        if self._stack:
+            parent, parent_scope = self._stack[-1]
+            scope = f"{parent_scope}/{self._relative_scope(parent, module)}"
+        else:
+            scope = type(module).__name__
+        self._stack.append((module, scope))
+
+    def pop_module(self) -> None:
+        """Leave the innermost scope."""
+        if self._stack:
+            self._stack.pop()
+
+    def _pre_hook(self, module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:
+        is_root_call = not self._stack and module is self.model
+        self.push_module(module)
+        if is_root_call and self.wrap_root_inputs:
+            return self.wrap_inputs(args, kwargs)
+        return None
+
+    def _post_hook(self, module: nn.Module, args: Args, output: Any) -> Any:
+        self.pop_module()
+        if not self._stack and module is self.model:
+            return self.wrap_outputs(output)
+        return None
+
+    # -- naming --------------------------------------------------------------------
+    def next_name(self, op: str) -> str:
+        """Reserve the next address for ``op`` in the current scope."""
+        scope = self.scope
+        key = (scope, op)
+        order = self._counters.get(key, 0)
+        self._counters[key] = order + 1
+        return node_name(scope, op, order)
+
+    def next_io_name(self, op: str) -> str:
+        """Reserve ``/nncf_model_input_{i}`` or ``/nncf_model_output_{i}``."""
+        order = self._io_counters.get(op, 0)
+        self._io_counters[op] = order + 1
+        return node_name("", op, order)
+
+    def wrap_inputs(self, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
+        """Mark a root call's inputs: the user's ``wrap_inputs_fn``, else every top-level tensor."""
+        if self.wrap_inputs_fn is not None:
+            return self.wrap_inputs_fn(args, kwargs)
+        new_args = tuple(nncf_model_input(a) if isinstance(a, torch.Tensor) else a for a in args)
+        new_kwargs = {k: nncf_model_input(v) if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()}
+        return new_args, new_kwargs
+
+    def wrap_outputs(self, output: Any) -> Any:
+        """Mark a root call's outputs: the user's ``wrap_outputs_fn``, else every tensor."""
+        if self.wrap_outputs_fn is not None:
+            return self.wrap_outputs_fn(output)
+        return map_tensors(output, nncf_model_output)
+
+    # -- subclass interface --------------------------------------------------------
+    def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
+        """Handle one torch call; the default just runs it."""
+        return func(*args, **kwargs)
+
+    def mark_io(self, op: str, tensor: torch.Tensor) -> torch.Tensor:
+        """Handle :func:`nncf_model_input`/:func:`nncf_model_output`; the default is identity."""
+        return tensor
