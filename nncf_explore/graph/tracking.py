@@ -21,6 +21,7 @@ from torch import nn
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
+from nncf_explore.graph.decompositions import DECOMPOSITIONS
 from nncf_explore.graph.ops import IGNORED_OPS, op_name
 from nncf_explore.graph.scope import node_name, scope_element
 
@@ -131,6 +132,10 @@ class _Mode(TorchFunctionMode):
         kwargs = kwargs or {}
         if getattr(func, "__name__", None) in IGNORED_OPS:
             return func(*args, **kwargs)
+        decomposition = DECOMPOSITIONS.get(func)
+        if decomposition is not None:
+            with self:  # torch popped this mode for the handler; trace the insides too
+                return decomposition(*args, **kwargs)
         op = op_name(func, kwargs, sys._getframe(1))
         return self.tracker.on_op(func, op, args, kwargs)
 
