@@ -91,10 +91,11 @@ class InvertedResidual(nn.Module):
         super().__init__()
         hidden = cin * expand
         self.use_res = stride == 1 and cin == cout
+        expansion: list[nn.Module] = []
+        if expand != 1:
+            expansion = [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
         self.conv = nn.Sequential(
-            nn.Conv2d(cin, hidden, 1, bias=False),
-            nn.BatchNorm2d(hidden),
-            nn.ReLU6(inplace=True),
+            *expansion,
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
             nn.BatchNorm2d(hidden),
             nn.ReLU6(inplace=True),
