@@ -1,0 +1,1 @@
+"""Benchmarks. Each module has ``run() -> str`` returning a Markdown section; ``bench/run_all.py`` runs them all."""

@@ -1,0 +1,59 @@
+"""Run every benchmark and write docs/benchmarks.md.
+
+Usage: ``make bench`` (or ``.venv/bin/python bench/run_all.py [--only trace,forward]``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import importlib
+import os
+import platform
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+MODULES = ["trace", "forward", "create", "explorer", "widget", "accuracy"]
+HEADER = """# Benchmarks
+
+Produced by `make bench` (`.venv/bin/python bench/run_all.py`) on {date}, {machine}, torch {torch},
+2 threads. Absolute times on these shared machines are noisy; the ratios were measured within one run
+and are the figures to compare.
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--only", default="", help="comma-separated subset of " + ",".join(MODULES))
+    parser.add_argument("--output", default=str(ROOT / "docs" / "benchmarks.md"))
+    args = parser.parse_args()
+    import torch
+
+    chosen = [m for m in MODULES if not args.only or m in args.only.split(",")]
+    sections = []
+    for name in chosen:
+        module = importlib.import_module(f"bench.bench_{name}")
+        print(f"running bench_{name} ...", flush=True)
+        section = module.run()
+        print(section, flush=True)
+        sections.append(section)
+    header = HEADER.format(
+        date=datetime.date.today().isoformat(),
+        machine=f"{platform.machine()} {os.cpu_count()} cores",
+        torch=torch.__version__,
+    )
+    text = header + "\n" + "\n\n".join(sections) + "\n"
+    out = Path(args.output)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".bench-")
+    with os.fdopen(fd, "w") as f:
+        f.write(text)
+    os.replace(tmp, out)
+    print(f"wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
