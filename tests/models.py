@@ -35,7 +35,7 @@ class BasicBlock(nn.Module):
             identity = self.downsample(x)
         out += identity
         out = self.relu(out)
-        return out
+        return out  # noqa: RET504  (torchvision's code, kept as written)
 
 
 class ResNet(nn.Module):
@@ -93,7 +93,11 @@ class InvertedResidual(nn.Module):
         self.use_res = stride == 1 and cin == cout
         expansion: list[nn.Module] = []
         if expand != 1:
-            expansion = [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
+            expansion = [
+                nn.Conv2d(cin, hidden, 1, bias=False),
+                nn.BatchNorm2d(hidden),
+                nn.ReLU6(inplace=True),
+            ]
         self.conv = nn.Sequential(
             *expansion,
             nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
@@ -112,7 +116,15 @@ class MobileNetV2(nn.Module):
 
     def __init__(self, num_classes: int = 1000, width: float = 1.0):
         super().__init__()
-        setting = [(1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1)]
+        setting = [
+            (1, 16, 1, 1),
+            (6, 24, 2, 2),
+            (6, 32, 3, 2),
+            (6, 64, 4, 2),
+            (6, 96, 3, 1),
+            (6, 160, 3, 2),
+            (6, 320, 1, 1),
+        ]
         cin = int(32 * width)
         layers: list[nn.Module] = [
             nn.Sequential(nn.Conv2d(3, cin, 3, 2, 1, bias=False), nn.BatchNorm2d(cin), nn.ReLU6(inplace=True))
@@ -122,7 +134,9 @@ class MobileNetV2(nn.Module):
             for i in range(n):
                 layers.append(InvertedResidual(cin, cout, s if i == 0 else 1, t))
                 cin = cout
-        layers.append(nn.Sequential(nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True)))
+        layers.append(
+            nn.Sequential(nn.Conv2d(cin, 1280, 1, bias=False), nn.BatchNorm2d(1280), nn.ReLU6(inplace=True))
+        )
         self.features = nn.Sequential(*layers)
         self.classifier = nn.Sequential(nn.Dropout(0.2), nn.Linear(1280, num_classes))
 

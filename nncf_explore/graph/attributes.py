@@ -16,8 +16,17 @@ from nncf_explore.graph.tracking import Args, Kwargs
 # Port of the weight among the flattened call arguments, per op.
 WEIGHT_PORTS: Mapping[str, int] = {
     **dict.fromkeys(
-        "conv1d conv2d conv3d conv_transpose1d conv_transpose2d conv_transpose3d linear "
-        "embedding embedding_bag".split(),
+        [
+            "conv1d",
+            "conv2d",
+            "conv3d",
+            "conv_transpose1d",
+            "conv_transpose2d",
+            "conv_transpose3d",
+            "linear",
+            "embedding",
+            "embedding_bag",
+        ],
         1,
     ),
     "batch_norm": 3,
@@ -27,7 +36,20 @@ WEIGHT_PORTS: Mapping[str, int] = {
 }
 # Ops whose weight may be any operand (``x @ self.w``) or a list (RNN weights).
 _PARAM_ANYWHERE_OPS = frozenset(
-    "matmul __matmul__ __rmatmul__ bmm mm addmm baddbmm einsum lstm gru rnn_tanh rnn_relu".split()
+    [
+        "matmul",
+        "__matmul__",
+        "__rmatmul__",
+        "bmm",
+        "mm",
+        "addmm",
+        "baddbmm",
+        "einsum",
+        "lstm",
+        "gru",
+        "rnn_tanh",
+        "rnn_relu",
+    ]
 )
 _CONV_ARG_ORDER = ("input", "weight", "bias", "stride", "padding", "dilation", "groups")
 _CONV_T_ARG_ORDER = ("input", "weight", "bias", "stride", "padding", "output_padding", "groups", "dilation")

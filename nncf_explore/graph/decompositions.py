@@ -97,7 +97,13 @@ def multi_head_attention_forward(
     is_causal: bool = False,
 ) -> tuple[Tensor, Tensor | None]:
     """``F.multi_head_attention_forward`` written with traceable ops (same signature and result)."""
-    if bias_k is not None or add_zero_attn or static_k is not None or static_v is not None or query.dim() != 3:
+    if (
+        bias_k is not None
+        or add_zero_attn
+        or static_k is not None
+        or static_v is not None
+        or query.dim() != 3
+    ):
         warnings.warn(
             "nncf_explore traces nn.MultiheadAttention as one op when it uses add_bias_kv, add_zero_attn, "
             "static keys or unbatched inputs; its projections are not quantized",
@@ -116,7 +122,9 @@ def multi_head_attention_forward(
     head_dim = embed // num_heads
     if use_separate_proj_weight:
         assert q_proj_weight is not None and k_proj_weight is not None and v_proj_weight is not None
-        q, k, v = _separate_projections(query, key, value, (q_proj_weight, k_proj_weight, v_proj_weight), in_proj_bias)
+        q, k, v = _separate_projections(
+            query, key, value, (q_proj_weight, k_proj_weight, v_proj_weight), in_proj_bias
+        )
     else:
         assert in_proj_weight is not None
         q, k, v = _project(query, key, value, in_proj_weight, in_proj_bias)

@@ -42,7 +42,9 @@ def to_pydot(graph: Graph, annotations: Mapping[int, str] | None = None) -> pydo
     return dot
 
 
-def write_dot(graph: Graph, path: str | os.PathLike[str], annotations: Mapping[int, str] | None = None) -> None:
+def write_dot(
+    graph: Graph, path: str | os.PathLike[str], annotations: Mapping[int, str] | None = None
+) -> None:
     """Write ``graph`` as a dot file, atomically (a crash never leaves half a file)."""
     text = to_pydot(graph, annotations).to_string()
     directory = os.path.dirname(os.path.abspath(path))

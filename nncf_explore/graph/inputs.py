@@ -41,7 +41,9 @@ def make_mock_inputs(
     for i, entry in enumerate(input_info_list(input_info)):
         path = f"input_info[{i}]"
         if "sample_size" not in entry:
-            raise ConfigError(f"{path}: 'sample_size' is required, e.g. {{\"sample_size\": [1, 3, 224, 224]}}")
+            raise ConfigError(
+                f"{path}: 'sample_size' is required, e.g. {{\"sample_size\": [1, 3, 224, 224]}}"
+            )
         shape = entry["sample_size"]
         if not isinstance(shape, list | tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
             raise ConfigError(f"{path}.sample_size: expected a list of non-negative integers, got {shape!r}")

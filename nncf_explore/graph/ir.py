@@ -242,7 +242,9 @@ class Graph:
             if not (0 <= e.src < len(self.nodes) and 0 <= e.dst < len(self.nodes)):
                 raise GraphError(f"edge {e} points outside the graph")
             if e.src >= e.dst:
-                raise GraphError(f"edge {self.nodes[e.src].name!r} -> {self.nodes[e.dst].name!r} goes backwards")
+                raise GraphError(
+                    f"edge {self.nodes[e.src].name!r} -> {self.nodes[e.dst].name!r} goes backwards"
+                )
             if (e.dst, e.in_port) in fed:
                 raise GraphError(f"input port {e.in_port} of {self.nodes[e.dst].name!r} is fed twice")
             fed.add((e.dst, e.in_port))

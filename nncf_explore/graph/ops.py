@@ -89,12 +89,55 @@ OP_CATEGORIES: Mapping[str, OpCategory] = {
 # Calls that read metadata or steer Python control flow rather than compute
 # tensors; NNCF does not record them either.
 IGNORED_OPS = frozenset(
-    "__get__ __set__ dim size numel item __bool__ __len__ __format__ __repr__ __index__ __int__ "
-    "__float__ __hash__ __iter__ __contains__ tolist data_ptr stride is_contiguous element_size "
-    "get_device is_floating_point is_complex _assert __array__ __reduce_ex__ __deepcopy__ "
-    "storage_offset untyped_storage nelement ndimension has_names requires_grad_ retain_grad "
-    "_set_grad_enabled _parse_to _has_compatible_shallow_copy_type numpy cpu cuda __setstate__ "
-    "__dlpack__ __dlpack_device__ equal allclose isclose".split()
+    [
+        "__get__",
+        "__set__",
+        "dim",
+        "size",
+        "numel",
+        "item",
+        "__bool__",
+        "__len__",
+        "__format__",
+        "__repr__",
+        "__index__",
+        "__int__",
+        "__float__",
+        "__hash__",
+        "__iter__",
+        "__contains__",
+        "tolist",
+        "data_ptr",
+        "stride",
+        "is_contiguous",
+        "element_size",
+        "get_device",
+        "is_floating_point",
+        "is_complex",
+        "_assert",
+        "__array__",
+        "__reduce_ex__",
+        "__deepcopy__",
+        "storage_offset",
+        "untyped_storage",
+        "nelement",
+        "ndimension",
+        "has_names",
+        "requires_grad_",
+        "retain_grad",
+        "_set_grad_enabled",
+        "_parse_to",
+        "_has_compatible_shallow_copy_type",
+        "numpy",
+        "cpu",
+        "cuda",
+        "__setstate__",
+        "__dlpack__",
+        "__dlpack_device__",
+        "equal",
+        "allclose",
+        "isclose",
+    ]
 )
 
 # Python's BINARY_OP/COMPARE_OP opcodes tell ``x + y`` (recorded by NNCF as
@@ -118,8 +161,28 @@ _BINARY_OP_NAMES: Mapping[int, str] = {
 }
 _COMPARE_NAMES = ("__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__")
 _OPERATOR_METHODS = frozenset(
-    "add add_ sub sub_ mul mul_ div div_ matmul floor_divide remainder pow pow_ "
-    "lt le eq ne gt ge neg".split()
+    [
+        "add",
+        "add_",
+        "sub",
+        "sub_",
+        "mul",
+        "mul_",
+        "div",
+        "div_",
+        "matmul",
+        "floor_divide",
+        "remainder",
+        "pow",
+        "pow_",
+        "lt",
+        "le",
+        "eq",
+        "ne",
+        "gt",
+        "ge",
+        "neg",
+    ]
 )
 _BINARY_OP = dis.opmap.get("BINARY_OP", -1)
 _COMPARE_OP = dis.opmap.get("COMPARE_OP", -1)

@@ -14,11 +14,25 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 # NNCF wraps these module classes and prefixes their names with "NNCF".
-_NNCF_WRAPPED = (
-    "Conv1d Conv2d Conv3d ConvTranspose1d ConvTranspose2d ConvTranspose3d Linear "
-    "BatchNorm1d BatchNorm2d BatchNorm3d GroupNorm LayerNorm Embedding EmbeddingBag "
-    "LSTMCell GRUCell RNNCell"
-).split()
+_NNCF_WRAPPED = [
+    "Conv1d",
+    "Conv2d",
+    "Conv3d",
+    "ConvTranspose1d",
+    "ConvTranspose2d",
+    "ConvTranspose3d",
+    "Linear",
+    "BatchNorm1d",
+    "BatchNorm2d",
+    "BatchNorm3d",
+    "GroupNorm",
+    "LayerNorm",
+    "Embedding",
+    "EmbeddingBag",
+    "LSTMCell",
+    "GRUCell",
+    "RNNCell",
+]
 # Word boundaries (not "/" and "[") so that regex patterns such as
 # ``{re}.*NNCFConv2d\\[conv1\\]`` are normalised too.
 _NNCF_PREFIX = re.compile(r"(?<![A-Za-z0-9_])NNCF(" + "|".join(_NNCF_WRAPPED) + r")(?![A-Za-z0-9_])")

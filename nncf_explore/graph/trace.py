@@ -54,10 +54,17 @@ class GraphBuilder(OpTracker):
         super().__init__(model, wrap_inputs_fn, wrap_outputs_fn)
         self.nodes: list[Node] = []
         self.edges: list[Edge] = []
+        # Keyed by tensor identity, weakly, so intermediate tensors are freed as the forward goes.
         self._producers: WeakTensorKeyDictionary = WeakTensorKeyDictionary()
         self._param_names = {id(p): n for n, p in model.named_parameters(remove_duplicate=False)}
         self._constant_ids = set(self._param_names) | {id(b) for _, b in model.named_buffers()}
         self.last_node: Node | None = None
+
+    def _producer(self, value: Any) -> tuple[int, int] | None:
+        if not isinstance(value, torch.Tensor):
+            return None
+        found: tuple[int, int] | None = self._producers.get(value)  # type: ignore[no-untyped-call]
+        return found
 
     def graph(self) -> Graph:
         """The recorded graph."""
@@ -79,11 +86,18 @@ class GraphBuilder(OpTracker):
             attrs=attrs,
         )
         for port, leaf in enumerate(leaves):
-            producer = self._producers.get(leaf) if isinstance(leaf, torch.Tensor) else None
+            producer = self._producer(leaf)
             if producer is not None:
                 src, out_port = producer
                 self.edges.append(
-                    Edge(src, node.id, tuple(leaf.shape), str(leaf.dtype).removeprefix("torch."), out_port, port)
+                    Edge(
+                        src,
+                        node.id,
+                        tuple(leaf.shape),
+                        str(leaf.dtype).removeprefix("torch."),
+                        out_port,
+                        port,
+                    )
                 )
         self.nodes.append(node)
         self.last_node = node
@@ -113,7 +127,7 @@ class GraphBuilder(OpTracker):
                 f"{op}() got {type(tensor).__name__}, not a tensor; mark only tensors, e.g. in "
                 "wrap_inputs_fn: args = (nncf_model_input(args[0]),)"
             )
-        if op == "nncf_model_output" and self._producers.get(tensor) is None:
+        if op == "nncf_model_output" and self._producer(tensor) is None:
             return tensor  # an untraced constant returned by the model is not an output node
         name = self.next_io_name(op)
         saved = self._stack[:]

@@ -182,7 +182,7 @@ class OpTracker:
         self._previous = active_tracker()
         _active.tracker = self
         try:
-            self._mode.__enter__()
+            self._mode.__enter__()  # type: ignore[no-untyped-call]
         except BaseException:
             self._release()
             raise
@@ -195,7 +195,7 @@ class OpTracker:
         tb: TracebackType | None,
     ) -> None:
         try:
-            self._mode.__exit__(exc_type, exc, tb)
+            self._mode.__exit__(exc_type, exc, tb)  # type: ignore[no-untyped-call]
         finally:
             self._release()
 
@@ -235,8 +235,10 @@ class OpTracker:
         parent_name = self._fqn.get(id(parent))
         child_name = self._fqn.get(id(child))
         elements: list[str] = []
-        if parent_name is not None and child_name is not None and child_name.startswith(
-            parent_name + "." if parent_name else ""
+        if (
+            parent_name is not None
+            and child_name is not None
+            and child_name.startswith(parent_name + "." if parent_name else "")
         ):
             path = child_name[len(parent_name) + 1 :] if parent_name else child_name
             prefix = parent_name

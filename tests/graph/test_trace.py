@@ -43,9 +43,7 @@ def test_resnet18_matches_nncf_golden_node_list() -> None:
     golden = json.loads(GOLDEN.read_text())["original_graph_nodes"]
     g = trace_model(models.resnet18(), {"sample_size": [1, 3, 224, 224]})
     g.lint()
-    assert [(n.name, n.op) for n in g.nodes] == [
-        (normalize_node_name(x["name"]), x["type"]) for x in golden
-    ]
+    assert [(n.name, n.op) for n in g.nodes] == [(normalize_node_name(x["name"]), x["type"]) for x in golden]
     assert len(g) == 71
 
 
@@ -63,7 +61,9 @@ def test_resnet18_node_records_module_and_layer_attributes() -> None:
     assert fc.attrs["in_features"] == 512 and fc.attrs["has_bias"] is True
     edge = g.in_edges(fc.id)[0]
     assert edge.shape == (1, 512) and edge.dtype == "float32" and edge.in_port == 0
-    relus = [n.name for n in g.nodes if n.name.startswith("ResNet/Sequential[layer1]/BasicBlock[0]/ReLU[relu]")]
+    relus = [
+        n.name for n in g.nodes if n.name.startswith("ResNet/Sequential[layer1]/BasicBlock[0]/ReLU[relu]")
+    ]
     assert relus == [
         "ResNet/Sequential[layer1]/BasicBlock[0]/ReLU[relu]/relu__0",
         "ResNet/Sequential[layer1]/BasicBlock[0]/ReLU[relu]/relu__1",
@@ -129,10 +129,26 @@ def test_attention_decomposition_matches_torch_with_masks() -> None:
     causal = torch.triu(torch.ones(5, 7, dtype=torch.bool), diagonal=1)
     for need_weights in (True, False):
         for q_, k_ in ((q, kv), (q, q)):
-            kwargs = dict(key_padding_mask=pad if k_ is kv else None, need_weights=need_weights,
-                          attn_mask=causal[:, : k_.shape[0]])
-            args = (q_, k_, k_, 16, 4, mha.in_proj_weight, mha.in_proj_bias, None, None, False, 0.0,
-                    mha.out_proj.weight, mha.out_proj.bias)
+            kwargs = dict(  # noqa: C408
+                key_padding_mask=pad if k_ is kv else None,
+                need_weights=need_weights,
+                attn_mask=causal[:, : k_.shape[0]],
+            )
+            args = (
+                q_,
+                k_,
+                k_,
+                16,
+                4,
+                mha.in_proj_weight,
+                mha.in_proj_bias,
+                None,
+                None,
+                False,
+                0.0,
+                mha.out_proj.weight,
+                mha.out_proj.bias,
+            )
             expected = torch.nn.functional.multi_head_attention_forward(*args, training=False, **kwargs)
             got = ours(*args, training=False, **kwargs)
             torch.testing.assert_close(got[0], expected[0], atol=1e-5, rtol=0)
@@ -169,7 +185,10 @@ def test_keyword_inputs() -> None:
     g.lint()
     assert len(g.input_nodes) == 2
     mul = g.node("KeywordModel/__mul___0")
-    assert {g.nodes[e.src].name for e in g.in_edges(mul.id)} == {"KeywordModel/Linear[fc]/linear_0", "/nncf_model_input_1"}
+    assert {g.nodes[e.src].name for e in g.in_edges(mul.id)} == {
+        "KeywordModel/Linear[fc]/linear_0",
+        "/nncf_model_input_1",
+    }
     assert_same_as_eager(model, torch.randn(1, 4), scale=torch.randn(1, 3))
 
 

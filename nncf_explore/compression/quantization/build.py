@@ -34,7 +34,9 @@ def _override(point: QuantizationPoint, overrides: Mapping[str, Mapping[str, Any
     return point
 
 
-def _apply_bitwidths(points: list[QuantizationPoint], settings: QuantizationSettings) -> list[QuantizationPoint]:
+def _apply_bitwidths(
+    points: list[QuantizationPoint], settings: QuantizationSettings
+) -> list[QuantizationPoint]:
     for bits, scope in settings.bitwidth_per_scope:
         wanted = normalize_node_name(scope)
         index = next((i for i, p in enumerate(points) if wanted in normalize_node_name(p.id)), None)
@@ -96,7 +98,9 @@ def validate_scopes(
     names = [n.name for n in graph.nodes] + [p.id for p in points]
     scopes = {n.scope for n in graph.nodes}
     for where, entry in _scope_entries(config, section):
-        if any(matches_pattern(entry, name) for name in names) or any(matches_pattern(entry, s) for s in scopes):
+        if any(matches_pattern(entry, name) for name in names) or any(
+            matches_pattern(entry, s) for s in scopes
+        ):
             continue
         raise ConfigError(
             f"{where}: no match has been found among the model operations for {entry!r}"
@@ -136,4 +140,3 @@ def build_quantizer_setup(
     for p in points:
         check_bits(p.spec.bits, settings, f"quantizer {p.id!r}")
     return QuantizerSetup(tuple(points), settings.target_device)
-

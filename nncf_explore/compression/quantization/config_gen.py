@@ -114,18 +114,24 @@ def _write_specs(section: dict[str, Any], setup: QuantizerSetup, placed: Quantiz
         if overrides:
             group = "weights" if point.kind == "weight" else "activations"
             key = point.target_node if point.kind == "weight" else point.id
-            section.setdefault("scope_overrides", {}).setdefault(group, {}).setdefault(key, {}).update(overrides)
+            section.setdefault("scope_overrides", {}).setdefault(group, {}).setdefault(key, {}).update(
+                overrides
+            )
         if point.spec.bits != got.spec.bits:
             bitwidths.append([point.spec.bits, point.id])
     if bitwidths:
         precision = section.setdefault("initializer", {}).setdefault("precision", {"type": "manual"})
-        existing = [e for e in precision.get("bitwidth_per_scope", []) if e[1] not in {b[1] for b in bitwidths}]
+        existing = [
+            e for e in precision.get("bitwidth_per_scope", []) if e[1] not in {b[1] for b in bitwidths}
+        ]
         precision["bitwidth_per_scope"] = existing + bitwidths
 
 
 def _check_round_trip(config: dict[str, Any], graph: Graph, setup: QuantizerSetup) -> None:
     again = build_quantizer_setup(graph, config)
-    if [p.to_dict() for p in again] != [p.to_dict() for p in setup if p.id in again] or len(again) != len(setup):
+    if [p.to_dict() for p in again] != [p.to_dict() for p in setup if p.id in again] or len(again) != len(
+        setup
+    ):
         diff = sorted({p.id for p in again} ^ {p.id for p in setup}) or [
             p.id for p in setup if p.id in again and again.get(p.id) != p
         ]

@@ -12,7 +12,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from nncf_explore.compression.quantization.hardware import ARITHMETIC, BATCH_NORM, FUSABLE_ACTIVATIONS, LINEAR_OPS
+from nncf_explore.compression.quantization.hardware import (
+    ARITHMETIC,
+    BATCH_NORM,
+    FUSABLE_ACTIVATIONS,
+    LINEAR_OPS,
+)
 from nncf_explore.graph.ir import Graph, Node
 
 

@@ -164,6 +164,6 @@ def allowed_bits(hardware: str | None) -> tuple[int, ...]:
 
 
 WEIGHT_OP_AXES: Mapping[str, int] = {
-    **dict.fromkeys("conv1d conv2d conv3d linear embedding embedding_bag".split(), 0),
-    **dict.fromkeys("conv_transpose1d conv_transpose2d conv_transpose3d".split(), 1),
+    **dict.fromkeys(["conv1d", "conv2d", "conv3d", "linear", "embedding", "embedding_bag"], 0),
+    **dict.fromkeys(["conv_transpose1d", "conv_transpose2d", "conv_transpose3d"], 1),
 }

@@ -35,8 +35,20 @@ from nncf_explore.graph.scope import matches_any
 
 # Agnostic ops that keep the channel axis, so per-channel requests may pass.
 _CHANNEL_PRESERVING = frozenset(
-    "max_pool1d max_pool2d max_pool3d adaptive_max_pool2d dropout dropout2d feature_dropout pad "
-    "contiguous clone detach to".split()
+    [
+        "max_pool1d",
+        "max_pool2d",
+        "max_pool3d",
+        "adaptive_max_pool2d",
+        "dropout",
+        "dropout2d",
+        "feature_dropout",
+        "pad",
+        "contiguous",
+        "clone",
+        "detach",
+        "to",
+    ]
 )
 
 
@@ -142,10 +154,11 @@ class _Placer:
         trait = self.trait(producer)
         single_group = len(self.group_of[producer.id]) == 1
         inputs = [e for e in self.graph.in_edges(producer.id) if not e.is_integer]
-        if single_group and trait is Trait.AGNOSTIC and inputs and inputs[0].in_port == 0:
-            if all(not q.per_channel for q in request.qconfigs) or producer.op in _CHANNEL_PRESERVING:
-                self.requests[(producer.id, 0)] = request
-                return
+        per_tensor = all(not q.per_channel for q in request.qconfigs)
+        passes_channels = per_tensor or producer.op in _CHANNEL_PRESERVING
+        if single_group and trait is Trait.AGNOSTIC and inputs and inputs[0].in_port == 0 and passes_channels:
+            self.requests[(producer.id, 0)] = request
+            return
         if single_group and trait is Trait.CONCAT and producer.op in CONCAT_OPS and inputs:
             self._split_over_concat(producer, request, inputs)
             return
@@ -172,9 +185,11 @@ class _Placer:
 
     def _activation_point(self, node: Node, port: int | None, request: _Request) -> QuantizationPoint:
         qconfig = request.qconfigs[0]
-        edges = self.graph.out_edges(node.id) if port is None else [
-            e for e in self.graph.in_edges(node.id) if e.in_port == port
-        ]
+        edges = (
+            self.graph.out_edges(node.id)
+            if port is None
+            else [e for e in self.graph.in_edges(node.id) if e.in_port == port]
+        )
         shape = edges[0].shape if edges else ()
         channel_shape = tuple(s if i == 1 else 1 for i, s in enumerate(shape)) if len(shape) > 1 else (1,)
         per_channel = qconfig.per_channel and len(shape) > 1

@@ -125,7 +125,9 @@ def resolve_settings(config: Mapping[str, Any], section: Mapping[str, Any]) -> Q
         quantize_outputs=bool(section_value(section, "quantize_outputs")),
         overflow_fix=str(section_value(section, "overflow_fix")),
         global_ignored_scopes=_scopes(config.get("ignored_scopes")),
-        global_target_scopes=None if config.get("target_scopes") is None else _scopes(config["target_scopes"]),
+        global_target_scopes=None
+        if config.get("target_scopes") is None
+        else _scopes(config["target_scopes"]),
         weight_overrides=dict(overrides.get("weights", {})),
         activation_overrides=dict(overrides.get("activations", {})),
         bitwidth_per_scope=_precision(section),
@@ -165,4 +167,6 @@ def check_hardware_constraints(settings: QuantizationSettings) -> None:
         if "bits" in override:
             check_bits(int(override["bits"]), settings, f"compression.scope_overrides[{scope!r}].bits")
     for bits, scope in settings.bitwidth_per_scope:
-        check_bits(bits, settings, f"compression.initializer.precision.bitwidth_per_scope [{bits}, {scope!r}]")
+        check_bits(
+            bits, settings, f"compression.initializer.precision.bitwidth_per_scope [{bits}, {scope!r}]"
+        )

@@ -100,7 +100,9 @@ class QuantizationPoint:
         spec = dataclasses.replace(spec, per_channel=per_channel)
         axis = self.channel_axis
         if axis is None:
-            axis = next((i for i, s in enumerate(self.channel_shape) if s != 1), 1 if self.kind == "activation" else 0)
+            axis = next(
+                (i for i, s in enumerate(self.channel_shape) if s != 1), 1 if self.kind == "activation" else 0
+            )
         return self.replace(
             spec=spec,
             scale_shape=self.channel_shape if per_channel else (1,),
@@ -195,7 +197,10 @@ class QuantizerSetup:
         return QuantizerSetup(tuple(points), self.target_device)
 
     def replace_point(self, qid: str, **changes: Any) -> QuantizerSetup:
-        """A setup with one point's fields changed; ``spec`` may be a dict of changes (see :meth:`QuantizationPoint.respec`)."""
+        """A setup with one point's fields changed.
+
+        ``spec`` may be a dict of spec changes, applied with :meth:`QuantizationPoint.respec`.
+        """
         spec_changes = changes.pop("spec", None)
         point = self.get(qid)
         if isinstance(spec_changes, Mapping):

@@ -7,7 +7,7 @@ from dataclasses import replace
 from nncf_explore.compression.quantization.hardware import WEIGHT_OP_AXES
 from nncf_explore.compression.quantization.settings import QuantizationSettings
 from nncf_explore.compression.quantization.setup import QuantizationPoint
-from nncf_explore.compression.quantization.spec import QuantizerSpec
+from nncf_explore.compression.quantization.spec import QuantizationMode, QuantizerSpec
 from nncf_explore.graph.ir import Graph, Node
 from nncf_explore.graph.ops import OpCategory
 from nncf_explore.graph.scope import matches_any
@@ -35,7 +35,8 @@ def weight_skip_reason(node: Node, settings: QuantizationSettings) -> str | None
     ):
         return "matched by the top-level ignored_scopes"
     if settings.global_target_scopes is not None and not (
-        matches_any(settings.global_target_scopes, node.name) or matches_any(settings.global_target_scopes, node.scope)
+        matches_any(settings.global_target_scopes, node.name)
+        or matches_any(settings.global_target_scopes, node.scope)
     ):
         return "not matched by the top-level target_scopes"
     qid = f"{node.name}|WEIGHT"
@@ -67,7 +68,7 @@ def _weight_spec(node: Node, settings: QuantizationSettings, first_conv: str | N
     signed = group.signed
     if signed is None and settings.hardware is not None and group.mode == "symmetric":
         signed = True  # the CPU config forces signed symmetric weights
-    mode = "asymmetric" if group.mode == "asymmetric" else "symmetric"
+    mode: QuantizationMode = "asymmetric" if group.mode == "asymmetric" else "symmetric"
     return QuantizerSpec(
         bits=group.bits,
         mode=mode,

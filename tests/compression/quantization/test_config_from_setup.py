@@ -16,7 +16,10 @@ from tests import models
 
 GRAPH: Graph = trace_model(models.resnet18(), {"sample_size": [1, 3, 32, 32]})
 TRIAL = {"target_device": "TRIAL", "compression": {"algorithm": "quantization"}}
-CPU = {"input_info": {"sample_size": [1, 3, 32, 32]}, "compression": {"algorithm": "quantization", "preset": "mixed"}}
+CPU = {
+    "input_info": {"sample_size": [1, 3, 32, 32]},
+    "compression": {"algorithm": "quantization", "preset": "mixed"},
+}
 BASE_WITH_SCOPES = {
     "target_device": "TRIAL",
     "compression": {"algorithm": "quantization", "ignored_scopes": ["{re}layer4"], "weights": {"bits": 6}},
@@ -48,7 +51,11 @@ def edits(draw: st.DrawFn, base: dict) -> QuantizerSetup:
                 continue
             point = current.get(member)
             if action == "bits":
-                change = {"bits": draw(st.integers(2, 8)) if member == members[0] else current.get(members[0]).spec.bits}
+                change = {
+                    "bits": draw(st.integers(2, 8))
+                    if member == members[0]
+                    else current.get(members[0]).spec.bits
+                }
             elif action == "mode":
                 change = {"mode": "asymmetric" if point.spec.mode == "symmetric" else "symmetric"}
             else:
@@ -83,5 +90,7 @@ def test_generated_entries_are_minimal_and_nncf_shaped() -> None:
         "algorithm": "quantization",
         "weights": {"ignored_scopes": [conv]},
         "scope_overrides": {"weights": {"ResNet/Linear[fc]/linear_0": {"mode": "asymmetric"}}},
-        "initializer": {"precision": {"type": "manual", "bitwidth_per_scope": [[4, "/nncf_model_input_0|OUTPUT"]]}},
+        "initializer": {
+            "precision": {"type": "manual", "bitwidth_per_scope": [[4, "/nncf_model_input_0|OUTPUT"]]}
+        },
     }

@@ -72,10 +72,21 @@ def test_resnet18_points_equal_nncf_golden() -> None:
             },
             (16, 23),
         ),
-        ({"compression": {**QUANT, "activations": {"mode": "asymmetric"}, "weights": {"mode": "asymmetric"}}}, (21, 30)),
+        (
+            {
+                "compression": {
+                    **QUANT,
+                    "activations": {"mode": "asymmetric"},
+                    "weights": {"mode": "asymmetric"},
+                }
+            },
+            (21, 30),
+        ),
     ],
 )
-def test_resnet18_variants_match_nncf_reference_counts(resnet_graph: Graph, config: dict, counts: tuple) -> None:
+def test_resnet18_variants_match_nncf_reference_counts(
+    resnet_graph: Graph, config: dict, counts: tuple
+) -> None:
     setup = build_quantizer_setup(resnet_graph, config)
     assert (len(setup.weights), len(setup.activations)) == counts
 
@@ -98,13 +109,18 @@ def test_presets_and_trial(resnet_graph: Graph) -> None:
     w = trial.weights[0].spec
     assert (w.per_channel, w.narrow_range, w.half_range, w.bits) == (False, True, False, 8)
     four = build_quantizer_setup(
-        resnet_graph, {"target_device": "TRIAL", "compression": {**QUANT, "weights": {"bits": 4, "per_channel": True}}}
+        resnet_graph,
+        {"target_device": "TRIAL", "compression": {**QUANT, "weights": {"bits": 4, "per_channel": True}}},
     )
-    assert {(p.spec.bits, p.spec.narrow_range, p.spec.per_channel) for p in four.weights} == {(4, False, True)}
+    assert {(p.spec.bits, p.spec.narrow_range, p.spec.per_channel) for p in four.weights} == {
+        (4, False, True)
+    }
 
 
 def test_overflow_fix_modes(resnet_graph: Graph) -> None:
-    first = build_quantizer_setup(resnet_graph, {"compression": {**QUANT, "overflow_fix": "first_layer_only"}})
+    first = build_quantizer_setup(
+        resnet_graph, {"compression": {**QUANT, "overflow_fix": "first_layer_only"}}
+    )
     assert [p.spec.half_range for p in first.weights][:2] == [True, False]
     off = build_quantizer_setup(resnet_graph, {"compression": {**QUANT, "overflow_fix": "disable"}})
     assert all(p.spec.narrow_range and not p.spec.half_range for p in off.weights)
@@ -120,7 +136,12 @@ def test_scope_overrides_and_manual_precision(resnet_graph: Graph) -> None:
                 "weights": {conv: {"mode": "asymmetric"}},
                 "activations": {"{re}.*layer4.*": {"bits": 6}},
             },
-            "initializer": {"precision": {"type": "manual", "bitwidth_per_scope": [[4, f"{conv}|WEIGHT"], [2, "/nncf_model_input_0|OUTPUT"]]}},
+            "initializer": {
+                "precision": {
+                    "type": "manual",
+                    "bitwidth_per_scope": [[4, f"{conv}|WEIGHT"], [2, "/nncf_model_input_0|OUTPUT"]],
+                }
+            },
         },
     }
     setup = build_quantizer_setup(resnet_graph, config)
@@ -137,7 +158,9 @@ def test_ignored_scopes_weights_activations_and_quantizer_ids(resnet_graph: Grap
         "compression": {
             **QUANT,
             "weights": {"ignored_scopes": [fc]},
-            "activations": {"ignored_scopes": ["ResNet/AdaptiveAvgPool2d[avgpool]/adaptive_avg_pool2d_0|OUTPUT"]},
+            "activations": {
+                "ignored_scopes": ["ResNet/AdaptiveAvgPool2d[avgpool]/adaptive_avg_pool2d_0|OUTPUT"]
+            },
         }
     }
     setup = build_quantizer_setup(resnet_graph, config)
@@ -150,7 +173,10 @@ def test_ignored_scopes_weights_activations_and_quantizer_ids(resnet_graph: Grap
 
 def test_unmatched_scope_raises_with_close_match(resnet_graph: Graph) -> None:
     config = {"compression": {**QUANT, "ignored_scopes": ["ResNet/Conv2d[conv9]/conv2d_0"]}}
-    with pytest.raises(ConfigError, match=r"compression.ignored_scopes.*conv9.*did you mean 'ResNet/Conv2d\[conv1\]/conv2d_0'"):
+    with pytest.raises(
+        ConfigError,
+        match=r"compression.ignored_scopes.*conv9.*did you mean 'ResNet/Conv2d\[conv1\]/conv2d_0'",
+    ):
         build_quantizer_setup(resnet_graph, config)
     config["compression"]["validate_scopes"] = False
     assert len(build_quantizer_setup(resnet_graph, config)) == 51
@@ -162,7 +188,17 @@ def test_hardware_constraints_name_the_fix(resnet_graph: Graph) -> None:
     with pytest.raises(ConfigError, match="bitwidth_per_scope.*TRIAL"):
         build_quantizer_setup(
             resnet_graph,
-            {"compression": {**QUANT, "initializer": {"precision": {"type": "manual", "bitwidth_per_scope": [[4, "/nncf_model_input_0|OUTPUT"]]}}}},
+            {
+                "compression": {
+                    **QUANT,
+                    "initializer": {
+                        "precision": {
+                            "type": "manual",
+                            "bitwidth_per_scope": [[4, "/nncf_model_input_0|OUTPUT"]],
+                        }
+                    },
+                }
+            },
         )
     with pytest.raises(ConfigError, match="per_channel.*TRIAL"):
         build_quantizer_setup(resnet_graph, {"compression": {**QUANT, "activations": {"per_channel": True}}})
@@ -171,7 +207,15 @@ def test_hardware_constraints_name_the_fix(resnet_graph: Graph) -> None:
     with pytest.raises(ConfigError, match=r"matches no quantizer.*did you mean"):
         build_quantizer_setup(
             resnet_graph,
-            {"target_device": "TRIAL", "compression": {**QUANT, "initializer": {"precision": {"bitwidth_per_scope": [[4, "ResNet/Conv2d[conv2]/conv2d_0|WEIGHT"]]}}}},
+            {
+                "target_device": "TRIAL",
+                "compression": {
+                    **QUANT,
+                    "initializer": {
+                        "precision": {"bitwidth_per_scope": [[4, "ResNet/Conv2d[conv2]/conv2d_0|WEIGHT"]]}
+                    },
+                },
+            },
         )
 
 
@@ -179,7 +223,11 @@ def test_attention_projections_and_matmul_inputs_are_quantized() -> None:
     graph = trace_model(models.TinyTransformer().eval(), {"sample_size": [2, 5], "type": "long"})
     setup = build_quantizer_setup(graph, {"compression": QUANT})
     params = {p.weight_param for p in setup.weights}
-    assert {"encoder.layers.0.self_attn.in_proj_weight", "encoder.layers.0.self_attn.out_proj.weight", "emb.weight"} <= params
+    assert {
+        "encoder.layers.0.self_attn.in_proj_weight",
+        "encoder.layers.0.self_attn.out_proj.weight",
+        "emb.weight",
+    } <= params
     sdpa = [n.name for n in graph.nodes if n.op == "scaled_dot_product_attention"]
     fed = {op for p in setup.activations for op in p.directly_quantized_ops}
     assert set(sdpa) <= fed  # q, k and v enter the attention kernel quantized
@@ -201,6 +249,9 @@ def test_concat_of_conv_outputs_shares_one_scale() -> None:
     graph = trace_model(CatNet(), {"sample_size": [1, 3, 4, 4]})
     setup = build_quantizer_setup(graph, {"compression": QUANT})
     unified = [p for p in setup.activations if p.unified_group is not None]
-    assert sorted(p.target_node for p in unified) == ["CatNet/Conv2d[a]/conv2d_0", "CatNet/Conv2d[b]/conv2d_0"]
+    assert sorted(p.target_node for p in unified) == [
+        "CatNet/Conv2d[a]/conv2d_0",
+        "CatNet/Conv2d[b]/conv2d_0",
+    ]
     assert len({p.unified_group for p in unified}) == 1
     assert len(setup.group_members(unified[0].id)) == 2
