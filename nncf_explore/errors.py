@@ -14,6 +14,14 @@ class ConfigError(NNCFExploreError, ValueError):
     """A config value is invalid; the message names its JSON path and the fix."""
 
 
+class ConfigWarning(UserWarning):
+    """A config key is probably misspelt or misplaced; the message names the fix."""
+
+
+class DataLoaderError(NNCFExploreError, TypeError):
+    """An init data loader yields batches the loader contract cannot split into inputs and target."""
+
+
 class GraphError(NNCFExploreError, KeyError):
     """A graph lookup or invariant failed; the message names the node."""
 
@@ -26,14 +34,28 @@ class TraceError(NNCFExploreError, RuntimeError):
     """Tracing the model failed; the message names the module and op, and suggests a fix."""
 
 
-def did_you_mean(word: str, candidates: Iterable[str], n: int = 3) -> str:
+def did_you_mean(word: str, candidates: Iterable[str], n: int = 3, cutoff: float = 0.6) -> str:
     """A ``"; did you mean 'x'?"`` suffix for an error message, or ``""`` if nothing is close.
+
+    Matching ignores case, so ``"cpu"`` finds ``"CPU"``; suggestions keep their own spelling.
 
     Example:
         >>> did_you_mean("target_devic", ["target_device", "log_dir"])
         "; did you mean 'target_device'?"
+        >>> did_you_mean("cpu", ["ANY", "CPU", "GPU"])
+        "; did you mean 'CPU'?"
+        >>> did_you_mean("epochs", ["target_device", "log_dir"])
+        ''
     """
-    close = difflib.get_close_matches(word, list(candidates), n=n, cutoff=0.6)
-    if not close:
+    by_folded: dict[str, list[str]] = {}
+    for candidate in candidates:
+        by_folded.setdefault(candidate.casefold(), []).append(candidate)
+    folded = word.casefold()
+    if folded in by_folded:
+        close = [folded]
+    else:
+        close = difflib.get_close_matches(folded, list(by_folded), n=n, cutoff=cutoff)
+    suggestions = [original for key in close for original in by_folded[key] if original != word][:n]
+    if not suggestions:
         return ""
-    return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return "; did you mean " + " or ".join(repr(s) for s in suggestions) + "?"
