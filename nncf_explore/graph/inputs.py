@@ -14,6 +14,7 @@ from typing import Any
 
 import torch
 
+from nncf_explore.config.sections import resolve
 from nncf_explore.errors import ConfigError
 
 InputInfo = Mapping[str, Any] | Sequence[Mapping[str, Any]]
@@ -47,10 +48,10 @@ def make_mock_inputs(
         shape = entry["sample_size"]
         if not isinstance(shape, list | tuple) or not all(isinstance(s, int) and s >= 0 for s in shape):
             raise ConfigError(f"{path}.sample_size: expected a list of non-negative integers, got {shape!r}")
-        filler_name = entry.get("filler", "ones")
+        filler_name = resolve(entry, "filler", under="input_info")
         if filler_name not in _FILLERS:
             raise ConfigError(f"{path}.filler: {filler_name!r} is not one of {sorted(_FILLERS)}")
-        dtype = torch.long if entry.get("type") == "long" else torch.float32
+        dtype = torch.long if resolve(entry, "type", under="input_info") == "long" else torch.float32
         filler = _FILLERS[filler_name]
         if filler is torch.rand and dtype == torch.long:
             tensor = torch.randint(0, 2, tuple(shape), dtype=dtype, device=device)

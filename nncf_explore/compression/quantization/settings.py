@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from nncf_explore.compression.quantization.hardware import allowed_bits, hardware_of
-from nncf_explore.config.fields import default_of
+from nncf_explore.config.sections import resolve
 from nncf_explore.errors import ConfigError
 
 ALGORITHM = "quantization"
@@ -20,13 +20,8 @@ def _scopes(value: Any) -> tuple[str, ...]:
 
 
 def section_value(section: Mapping[str, Any], path: str) -> Any:
-    """The value at dotted ``path`` in an algorithm section, or the field table's default."""
-    node: Any = section
-    for key in path.split("."):
-        if not isinstance(node, Mapping) or key not in node:
-            return default_of(path, algorithm=ALGORITHM)
-        node = node[key]
-    return node
+    """The value at dotted ``path`` in the quantization section, or the field table's default."""
+    return resolve(section, path, algorithm=ALGORITHM)
 
 
 @dataclass(frozen=True)
@@ -71,7 +66,7 @@ def _group(section: Mapping[str, Any], name: str, preset_mode: str) -> GroupSett
     algo_ignored = _scopes(section.get("ignored_scopes"))
     target = group.get("target_scopes", section.get("target_scopes"))
     return GroupSettings(
-        bits=int(group.get("bits", default_of("bits", algorithm=ALGORITHM, under=name))),
+        bits=int(resolve(group, "bits", algorithm=ALGORITHM, under=name)),
         mode=str(group.get("mode", preset_mode)),
         per_channel=group.get("per_channel"),
         signed=group.get("signed"),
@@ -111,7 +106,7 @@ def resolve_settings(config: Mapping[str, Any], section: Mapping[str, Any]) -> Q
         ConfigError: The target device is unsupported, or a value conflicts
             with its hardware config (the message says how to fix it).
     """
-    device = str(config.get("target_device", default_of("target_device")))
+    device = str(resolve(config, "target_device"))
     hardware = hardware_of(device)
     weights_mode, activations_mode = _preset_modes(section, hardware)
     overrides: Mapping[str, Any] = section.get("scope_overrides", {})
