@@ -1,0 +1,321 @@
+"""Fake-quantizer modules with NNCF's parameters, buffers and state-dict names.
+
+``SymmetricQuantizer`` holds ``scale``, ``signed_tensor``, ``_num_bits``, ``enabled``;
+``AsymmetricQuantizer`` holds ``input_low``, ``input_range``, ``_num_bits``, ``enabled``
+(reference doc §5.7), so checkpoints keep NNCF's keys.
+
+With ``logarithm_scale`` the ``scale`` / ``input_range`` parameter stores the logarithm
+of the value; ``state_dict`` and ``load_state_dict`` still exchange the real value, and
+`BaseQuantizer.quantization_range` returns real values.
+
+Example:
+    >>> q = make_quantizer(QuantizerSpec(bits=4, signed=True), scale_shape=(1,), channel_axis=None)
+    >>> q.apply_minmax_init(torch.tensor([-2.0]), torch.tensor([1.0]))
+    >>> (q.level_low, q.level_high, q.scale.item())
+    (-8, 7, 2.0)
+    >>> sorted(q.state_dict())
+    ['_num_bits', 'enabled', 'scale', 'signed_tensor']
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from abc import ABC, abstractmethod
+from typing import Any
+
+import torch
+import torch.distributed as dist
+from torch import Tensor, nn
+
+from nncf_explore.compression.quantization.fake_quantize import (
+    EPS,
+    asymmetric_fake_quantize,
+    symmetric_fake_quantize,
+    symmetric_range,
+    tune_range,
+)
+from nncf_explore.compression.quantization.spec import QuantizerSpec, check_scale_shape, level_bounds
+
+SCALE_LOWER_THRESHOLD = 0.1
+"""Symmetric range init never sets a scale below this (NNCF applies it to weights too)."""
+
+ASYMMETRIC_MIN_RANGE_FRACTION = 0.01
+"""Asymmetric range init widens each channel's range to at least this fraction of the widest."""
+
+
+def _load_pre_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Mark the quantizer initialized, convert log-stored params, and fill optional buffers."""
+    assert isinstance(module, BaseQuantizer)
+    for name in module.range_param_names():
+        if prefix + name in state_dict:
+            module.initialized = True
+            if name in module.log_param_names():
+                state_dict[prefix + name] = torch.log(torch.abs(state_dict[prefix + name]))
+    # NNCF treats these two buffers as optional, so older checkpoints still load strictly.
+    for name in ("_num_bits", "enabled"):
+        state_dict.setdefault(prefix + name, getattr(module, name).clone())
+
+
+def _state_dict_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str, *_: Any) -> None:
+    """Expose log-stored parameters as their real values."""
+    assert isinstance(module, BaseQuantizer)
+    for name in module.log_param_names():
+        state_dict[prefix + name] = torch.exp(state_dict[prefix + name])
+
+
+class BaseQuantizer(nn.Module, ABC):
+    """Common state and API of the symmetric and asymmetric fake quantizers."""
+
+    _num_bits: Tensor
+    enabled: Tensor
+
+    def __init__(self, spec: QuantizerSpec, scale_shape: tuple[int, ...], channel_axis: int | None) -> None:
+        super().__init__()
+        scale_shape = tuple(scale_shape)
+        check_scale_shape(spec, scale_shape, channel_axis)
+        self._spec = spec
+        self.scale_shape = scale_shape
+        per_channel_axis = channel_axis if spec.per_channel else None
+        self.channel_axis = None if per_channel_axis is None else per_channel_axis % len(scale_shape)
+        self.initialized = False
+        self.register_buffer("_num_bits", torch.tensor([spec.bits], dtype=torch.int32))
+        self.register_buffer("enabled", torch.tensor([1], dtype=torch.int32))
+        self.register_load_state_dict_pre_hook(_load_pre_hook)  # type: ignore[no-untyped-call]
+        self.register_state_dict_post_hook(_state_dict_hook)  # type: ignore[no-untyped-call]
+
+    @abstractmethod
+    def range_param_names(self) -> tuple[str, ...]:
+        """Names of the trainable range parameters."""
+
+    def log_param_names(self) -> tuple[str, ...]:
+        """Range parameters that hold a logarithm (only with ``logarithm_scale``)."""
+        return self.range_param_names()[-1:] if self._spec.logarithm_scale else ()
+
+    @abstractmethod
+    def quantization_range(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        """Effective ``(input_low, input_range)`` used by forward (TuneRange applied)."""
+
+    @abstractmethod
+    def apply_minmax_init(self, min_values: Tensor, max_values: Tensor) -> None:
+        """Set the range from collected statistics (reference doc §5.4) and mark it initialized.
+
+        It always applies; skipping quantizers restored from a checkpoint (NNCF's rule)
+        is the caller's decision, via `is_initialized`.
+        """
+
+    @abstractmethod
+    def _quantize(self, x: Tensor) -> Tensor: ...
+
+    @property
+    def spec(self) -> QuantizerSpec:
+        """The construction spec with the current bit width."""
+        return dataclasses.replace(self._spec, bits=self.num_bits)
+
+    @property
+    def num_bits(self) -> int:
+        return int(self._num_bits.item())
+
+    @property
+    def signed(self) -> bool:
+        return False
+
+    @property
+    def level_low(self) -> int:
+        return self._bounds()[0]
+
+    @property
+    def level_high(self) -> int:
+        return self._bounds()[1]
+
+    @property
+    def levels(self) -> int:
+        low, high = self._bounds()
+        return high - low + 1
+
+    @property
+    def is_enabled(self) -> bool:
+        return bool(self.enabled.item())
+
+    @property
+    def is_initialized(self) -> bool:
+        return self.initialized
+
+    def _bounds(self) -> tuple[int, int]:
+        s = self._spec
+        return level_bounds(self.num_bits, s.mode, self.signed, s.narrow_range, s.half_range)
+
+    def set_bits(self, bits: int) -> None:
+        """Change the precision in place, keeping the range parameters."""
+        level_bounds(bits, self._spec.mode, self.signed, self._spec.narrow_range, self._spec.half_range)
+        self._num_bits.fill_(bits)
+
+    def enable(self) -> None:
+        self.enabled.fill_(1)
+
+    def disable(self) -> None:
+        """Make forward the identity (parameters keep their values)."""
+        self.enabled.fill_(0)
+
+    def enable_gradients(self) -> None:
+        for p in self.parameters(recurse=False):
+            p.requires_grad_(True)
+
+    def disable_gradients(self) -> None:
+        for p in self.parameters(recurse=False):
+            p.requires_grad_(False)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if not self.is_enabled:
+            return x
+        return self._quantize(x)
+
+    def broadcast_from(self, src: int = 0) -> None:
+        """Copy parameters and buffers from rank ``src``; a no-op without ``torch.distributed``."""
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        with torch.no_grad():
+            for tensor in [*self.parameters(recurse=False), *self.buffers(recurse=False)]:
+                dist.broadcast(tensor.data, src)
+
+    def extra_repr(self) -> str:
+        state = "" if self.is_enabled else ", disabled"
+        return f"{self.spec.label()}, levels={self.level_low}..{self.level_high}{state}"
+
+    def _param_value(self, name: str, dtype: torch.dtype | None) -> Tensor:
+        """A range parameter cast to ``dtype``, as a positive-safe or real value."""
+        param: Tensor = getattr(self, name)
+        if dtype is not None:
+            param = param.to(dtype)
+        if name in self.log_param_names():
+            return torch.exp(param)
+        if name == self.range_param_names()[-1]:
+            return torch.abs(param) + EPS
+        return param
+
+    def _set_param(self, name: str, value: Tensor) -> None:
+        param: Tensor = getattr(self, name)
+        value = value.to(param).reshape(param.shape)
+        with torch.no_grad():
+            param.copy_(torch.log(value) if name in self.log_param_names() else value)
+
+    def _checked_stats(self, min_values: Tensor, max_values: Tensor) -> tuple[Tensor, Tensor]:
+        size = math.prod(self.scale_shape)
+        out = []
+        for name, t in (("min_values", min_values), ("max_values", max_values)):
+            if t.numel() != size:
+                raise ValueError(f"{name} has {t.numel()} values, expected {size} for {self.scale_shape}")
+            out.append(t.detach().to(torch.float32).reshape(self.scale_shape))
+        if not (torch.isfinite(out[0]).all() and torch.isfinite(out[1]).all()):
+            raise ValueError(
+                f"range-init statistics are not finite (min={out[0]}, max={out[1]}); the quantizer's "
+                "input was probably never reached by the init data loader, or it contains inf/nan"
+            )
+        return out[0], out[1]
+
+
+class SymmetricQuantizer(BaseQuantizer):
+    """``out = round(clamp(x·high/scale, low, high))·scale/high`` with a trainable ``scale``."""
+
+    scale: nn.Parameter
+    signed_tensor: Tensor
+
+    def __init__(self, spec: QuantizerSpec, scale_shape: tuple[int, ...], channel_axis: int | None) -> None:
+        super().__init__(spec, scale_shape, channel_axis)
+        self.register_buffer("signed_tensor", torch.tensor([int(bool(spec.signed))], dtype=torch.int32))
+        initial = 0.0 if spec.logarithm_scale else 1.0
+        self.scale = nn.Parameter(torch.full(self.scale_shape, initial))
+
+    def range_param_names(self) -> tuple[str, ...]:
+        return ("scale",)
+
+    @property
+    def signed(self) -> bool:
+        return bool(self.signed_tensor.item())
+
+    @signed.setter
+    def signed(self, value: bool) -> None:
+        self.signed_tensor.fill_(int(value))
+
+    def quantization_range(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        return symmetric_range(self._param_value("scale", dtype), self.level_low, self.level_high)
+
+    def _quantize(self, x: Tensor) -> Tensor:
+        scale_safe = self._param_value("scale", x.dtype)
+        return symmetric_fake_quantize(x, scale_safe, self.level_low, self.level_high)
+
+    def apply_minmax_init(self, min_values: Tensor, max_values: Tensor) -> None:
+        """``signed = any(min < 0)`` unless forced; ``scale = max(|min|, |max|)``, floored at 0.1.
+
+        Example:
+            >>> q = SymmetricQuantizer(QuantizerSpec(), (1,), None)
+            >>> q.apply_minmax_init(torch.tensor([0.0]), torch.tensor([0.05]))
+            >>> (q.signed, round(q.scale.item(), 4))
+            (False, 0.1)
+        """
+        low, high = self._checked_stats(min_values, max_values)
+        forced = self._spec.signed
+        self.signed = bool((low < 0).any()) if forced is None else forced
+        scale = torch.maximum(high.abs(), low.abs())
+        self._set_param("scale", torch.where(scale <= SCALE_LOWER_THRESHOLD, SCALE_LOWER_THRESHOLD, scale))
+        self.initialized = True
+
+
+class AsymmetricQuantizer(BaseQuantizer):
+    """Trainable ``input_low`` and ``input_range``; zero is kept on a level (TuneRange)."""
+
+    input_low: nn.Parameter
+    input_range: nn.Parameter
+
+    def __init__(self, spec: QuantizerSpec, scale_shape: tuple[int, ...], channel_axis: int | None) -> None:
+        super().__init__(spec, scale_shape, channel_axis)
+        self.input_low = nn.Parameter(torch.zeros(self.scale_shape))
+        initial = 0.0 if spec.logarithm_scale else 1.0
+        self.input_range = nn.Parameter(torch.full(self.scale_shape, initial))
+
+    def range_param_names(self) -> tuple[str, ...]:
+        return ("input_low", "input_range")
+
+    def quantization_range(self, dtype: torch.dtype | None = None) -> tuple[Tensor, Tensor]:
+        low = self._param_value("input_low", dtype)
+        return tune_range(low, self._param_value("input_range", dtype), self.levels)
+
+    def _quantize(self, x: Tensor) -> Tensor:
+        low = self._param_value("input_low", x.dtype)
+        range_safe = self._param_value("input_range", x.dtype)
+        return asymmetric_fake_quantize(x, low, range_safe, self.level_low, self.level_high)
+
+    def apply_minmax_init(self, min_values: Tensor, max_values: Tensor) -> None:
+        """Each channel's range is widened to at least 1% of the widest channel's range.
+
+        Example:
+            >>> q = AsymmetricQuantizer(QuantizerSpec(mode="asymmetric", per_channel=True), (2, 1), 0)
+            >>> q.apply_minmax_init(torch.tensor([0.0, 1.0]), torch.tensor([10.0, 1.0]))
+            >>> [round(v, 4) for v in [*q.input_low.flatten().tolist(), *q.input_range.flatten().tolist()]]
+            [0.0, 0.95, 10.0, 0.1]
+        """
+        low, high = self._checked_stats(min_values, max_values)
+        width = high - low
+        widest = width.max()
+        correction = (torch.clamp(width, ASYMMETRIC_MIN_RANGE_FRACTION * widest, widest) - width) / 2
+        self._set_param("input_range", width + 2 * correction)
+        self._set_param("input_low", low - correction)
+        self.initialized = True
+
+
+def make_quantizer(
+    spec: QuantizerSpec, scale_shape: tuple[int, ...], channel_axis: int | None
+) -> BaseQuantizer:
+    """Build the quantizer module for ``spec``.
+
+    Args:
+        spec: bit width, mode and granularity.
+        scale_shape: shape of the range parameters, e.g. ``(1,)``, ``(C_out, 1, 1, 1)``, ``(1, C, 1, 1)``.
+        channel_axis: the axis of ``scale_shape`` holding channels; ``None`` for per-tensor.
+
+    Example:
+        >>> make_quantizer(QuantizerSpec(mode="asymmetric"), (1,), None)
+        AsymmetricQuantizer(B:8 M:A SGN:ANY PC:N NR:N, levels=0..255)
+    """
+    cls = SymmetricQuantizer if spec.mode == "symmetric" else AsymmetricQuantizer
+    return cls(spec, scale_shape, channel_axis)
