@@ -1,0 +1,190 @@
+"""The quantization controller: NNCF's quantization controller members, plus live setup changes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from nncf_explore.compression.controller import CompressionStage, ModelController
+from nncf_explore.compression.interface import compression_interface
+from nncf_explore.compression.quantization.quantizers import BaseQuantizer
+from nncf_explore.compression.quantization.settings import QuantizationSettings
+from nncf_explore.compression.quantization.setup import QuantizerSetup
+from nncf_explore.compression.quantization.weights import WEIGHTED_CATEGORIES, weight_skip_reason
+from nncf_explore.compression.schedulers import StagedQuantizationScheduler
+from nncf_explore.compression.statistics import NNCFStatistics, QuantizationStatistics, UnquantizedWeight
+from nncf_explore.graph.ops import OpCategory
+from nncf_explore.graph.tracking import Args, Kwargs
+
+BUILDER_STATE_VERSION = 1
+
+
+class QuantizationController(ModelController):
+    """Controls the quantizers of a compressed model.
+
+    Args:
+        model: The compressed model.
+        example_inputs: The tracing inputs.
+        settings: The resolved quantization settings.
+        section: The config's quantization section (for range init and ``params``).
+        init_loader: The range-init loader registered with ``register_default_init_args``, if any.
+    """
+
+    name = "quantization"
+
+    def __init__(
+        self,
+        model: nn.Module,
+        example_inputs: tuple[Args, Kwargs],
+        settings: QuantizationSettings,
+        section: Mapping[str, Any],
+        init_loader: Iterable[Any] | None = None,
+    ) -> None:
+        super().__init__(model, example_inputs)
+        self.settings = settings
+        self.section = section
+        self.init_loader = init_loader
+        params = section.get("params")
+        if params is not None:
+            self.scheduler = StagedQuantizationScheduler(
+                self._set_stage,
+                activations_start_epoch=int(params.get("activations_quant_start_epoch", 1)),
+                weights_start_epoch=int(params.get("weights_quant_start_epoch", 1)),
+                on_enable=self.init_range if init_loader is not None else None,
+            )
+
+    # -- quantizers ---------------------------------------------------------------------------
+    @property
+    def setup(self) -> QuantizerSetup:
+        """The current quantizer setup."""
+        return compression_interface(self.model).setup
+
+    @property
+    def weight_quantizers(self) -> dict[str, BaseQuantizer]:
+        """Weight quantizers by quantizer id."""
+        interface = compression_interface(self.model)
+        return {p.id: interface.quantizer(p.id) for p in self.setup.weights}
+
+    @property
+    def non_weight_quantizers(self) -> dict[str, BaseQuantizer]:
+        """Activation quantizers by quantizer id (members of a unified group share one module)."""
+        interface = compression_interface(self.model)
+        return {p.id: interface.quantizer(p.id) for p in self.setup.activations}
+
+    @property
+    def all_quantizations(self) -> dict[str, BaseQuantizer]:
+        """Every quantizer by id."""
+        return {**self.weight_quantizers, **self.non_weight_quantizers}
+
+    def _switch(self, quantizers: Iterable[BaseQuantizer], on: bool) -> None:
+        for quantizer in {id(q): q for q in quantizers}.values():
+            if on:
+                quantizer.enable()
+                quantizer.enable_gradients()
+            else:
+                quantizer.disable()
+                quantizer.disable_gradients()
+        compression_interface(self.model).weight_cache.clear()
+
+    def enable_activation_quantization(self) -> None:
+        """Switch activation quantizers on (and unfreeze their parameters)."""
+        self._switch(self.non_weight_quantizers.values(), True)
+
+    def disable_activation_quantization(self) -> None:
+        """Switch activation quantizers off; their parameters are frozen (NNCF semantics)."""
+        self._switch(self.non_weight_quantizers.values(), False)
+
+    def enable_weight_quantization(self) -> None:
+        """Switch weight quantizers on."""
+        self._switch(self.weight_quantizers.values(), True)
+
+    def disable_weight_quantization(self) -> None:
+        """Switch weight quantizers off; their parameters are frozen."""
+        self._switch(self.weight_quantizers.values(), False)
+
+    def _set_stage(self, activations: bool, weights: bool) -> None:
+        self._switch(self.non_weight_quantizers.values(), activations)
+        self._switch(self.weight_quantizers.values(), weights)
+
+    def init_range(self, loader: Iterable[Any] | None = None) -> None:
+        """Re-run range initialisation (quantizers off while statistics are collected)."""
+        self.model.nncf.init_range(  # type: ignore[operator]
+            loader if loader is not None else self.init_loader, self.section.get("initializer", {}).get("range")
+        )
+
+    def apply_setup(self, setup: QuantizerSetup) -> list[str]:
+        """Switch to another setup without re-tracing; changed quantizers reuse range statistics."""
+        rebuilt: list[str] = self.model.nncf.apply_setup(setup)  # type: ignore[operator]
+        return rebuilt
+
+    def distributed(self) -> None:
+        """Broadcast every quantizer's parameters from rank 0 (call after wrapping in DDP)."""
+        if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+            return
+        for qid in sorted(self.all_quantizations):
+            self.all_quantizations[qid].broadcast_from(0)
+        compression_interface(self.model).weight_cache.clear()
+
+    # -- NNCF reporting -------------------------------------------------------------------------
+    def compression_stage(self) -> CompressionStage:
+        if isinstance(self.scheduler, StagedQuantizationScheduler):
+            stage = self.scheduler.stage
+            if stage == (False, False):
+                return CompressionStage.UNCOMPRESSED
+            if stage != (True, True):
+                return CompressionStage.PARTIALLY_COMPRESSED
+        return CompressionStage.FULLY_COMPRESSED
+
+    def statistics(self, quickly_collected_only: bool = False) -> NNCFStatistics:
+        return NNCFStatistics(quantization=self.quantization_statistics())
+
+    def quantization_statistics(self) -> QuantizationStatistics:
+        """Counts, bit widths, memory, and every weighted op left in floating point with the reason."""
+        setup, graph = self.setup, self.model.nncf.get_original_graph()  # type: ignore[operator]
+        quantizers = self.all_quantizations
+        quantized = {p.weight_param: p for p in setup.weights}
+        unquantized, seen = [], set()
+        for node in graph.nodes:
+            weight = node.weight
+            if weight is None or weight in seen or weight in quantized:
+                continue
+            if node.category not in WEIGHTED_CATEGORIES and node.category is not OpCategory.RECURRENT:
+                continue
+            seen.add(weight)
+            reason = weight_skip_reason(node, self.settings) or "turned off (ignored_scopes or the Explorer)"
+            unquantized.append(UnquantizedWeight(node.name, weight, reason))
+        recurrent = [n for n in graph.nodes if n.category is OpCategory.RECURRENT]
+        for node in recurrent:
+            for param in sorted(set(node.params.values()) - seen):
+                seen.add(param)
+                unquantized.append(UnquantizedWeight(node.name, param, weight_skip_reason(node, self.settings) or ""))
+        return QuantizationStatistics.from_setup(
+            setup,
+            signed={qid: q.signed for qid, q in quantizers.items()},
+            enabled={qid: q.is_enabled for qid, q in quantizers.items()},
+            potential_weights=len(quantized) + len(unquantized),
+            unquantized_weights=unquantized,
+            weight_bytes=weight_memory(self.model, setup),
+            notes=("BatchNorm/LayerNorm/GroupNorm weights are not quantized (as in NNCF).",),
+        )
+
+    def builder_state(self) -> dict[str, Any]:
+        return {self.name: {"quantizer_setup": self.setup.to_dict(), "version": BUILDER_STATE_VERSION}}
+
+
+def weight_memory(model: nn.Module, setup: QuantizerSetup) -> tuple[int, int]:
+    """(FP32 bytes of all parameters, bytes with quantized weights stored at their bit widths).
+
+    Quantizer parameters are not counted; half-range (7-bit) weights count as 8-bit.
+    """
+    bits = {p.weight_param: p.spec.bits for p in setup.weights}
+    fp32 = quantized = 0
+    for name, param in model.named_parameters():
+        if name.startswith("_nncf."):
+            continue
+        fp32 += param.numel() * 4
+        quantized += (param.numel() * bits[name] + 7) // 8 if name in bits else param.numel() * 4
+    return fp32, quantized

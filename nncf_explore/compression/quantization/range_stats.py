@@ -1,0 +1,362 @@
+"""Range initialisation over a data loader: collect statistics without quantizers, then set ranges.
+
+NNCF semantics (reference doc §2.4, §4.1 step 8, §8 item 6): statistics come
+from the model *without* quantizers, in eval mode under ``torch.no_grad()``, for
+``ceil(num_init_samples / batch_size)`` batches; weights are measured directly.
+Each quantizer's ``apply_minmax_init(min, max)`` then sets its range.  Under
+``torch.distributed`` the collectors are reduced across ranks, so every rank
+gets the same ranges.
+
+Collection also records, at little cost, the statistics that the other mode
+and the other granularity of each activation quantizer would need
+(``alternatives=True``), so that :func:`~nncf_explore.compression.model.apply_setup`
+can re-derive ranges after an edit without running data again.  The
+value-storing ``threesigma`` and ``percentile`` statistics are the exception:
+their memory would double.  The collectors themselves live in :mod:`.range_init`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from nncf_explore.compression.init_data import init_batches, model_device
+from nncf_explore.compression.quantization.quantizers import BaseQuantizer
+from nncf_explore.compression.quantization.range_init import StatisticCollector, make_collector
+from nncf_explore.compression.quantization.range_settings import (
+    RangeConfig,
+    RangeInitSettings,
+    RangeStatistics,
+    StatKey,
+    point_groups,
+    resolve_range_settings,
+)
+from nncf_explore.compression.quantization.setup import QuantizationPoint
+from nncf_explore.compression.runtime import ModelTracker, constant_ids, original_forward, run_root
+from nncf_explore.graph.ir import Graph
+from nncf_explore.graph.trace import eval_no_grad, is_recorded_call
+from nncf_explore.graph.tracking import (
+    Args,
+    InputsWrapper,
+    Kwargs,
+    OutputsWrapper,
+    flatten_leaves,
+    tensor_leaves,
+)
+
+
+@dataclass
+class _Sink:
+    collector: StatisticCollector
+    budget: int
+
+
+class _StatisticsTracker(ModelTracker):
+    """Feeds the tensors at quantizer positions into collectors while the FP32 model runs."""
+
+    def __init__(
+        self,
+        model: nn.Module,
+        sinks: Mapping[tuple[str, int | None], list[_Sink]],
+        wrap_inputs_fn: InputsWrapper | None,
+        wrap_outputs_fn: OutputsWrapper | None,
+    ) -> None:
+        super().__init__(model, wrap_inputs_fn, wrap_outputs_fn)
+        self._constants = constant_ids(self.user_modules)
+        self.pre: dict[str, list[tuple[int, list[_Sink]]]] = {}
+        self.post: dict[str, list[_Sink]] = {}
+        for (node, port), node_sinks in sinks.items():
+            if port is None:
+                self.post[node] = node_sinks
+            else:
+                self.pre.setdefault(node, []).append((port, node_sinks))
+        self.samples_before = 0
+
+    def _feed(self, sinks: list[_Sink], value: Any) -> None:
+        tensor = next(tensor_leaves(value), None)
+        if tensor is None:
+            return
+        for sink in sinks:
+            if self.samples_before < sink.budget:
+                sink.collector.register(tensor)
+
+    def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
+        leaves = flatten_leaves(args, kwargs)
+        if not is_recorded_call(leaves, self._constants):
+            return func(*args, **kwargs)
+        name = self.next_name(op)
+        for port, sinks in self.pre.get(name, ()):
+            self._feed(sinks, leaves[port])  # before the call: in-place ops overwrite their input
+        output = func(*args, **kwargs)
+        post = self.post.get(name)
+        if post:
+            self._feed(post, output)
+        return output
+
+    def mark_io(self, op: str, tensor: Tensor) -> Tensor:
+        if not isinstance(tensor, Tensor) or (op == "nncf_model_output" and id(tensor) in self._constants):
+            return tensor
+        sinks = self.post.get(self.next_io_name(op))
+        if sinks:
+            with self.paused():
+                self._feed(sinks, tensor)
+        return tensor
+
+
+def collect_range_statistics(
+    model: nn.Module,
+    graph: Graph,
+    points: Iterable[QuantizationPoint],
+    loader: Iterable[Any],
+    range_config: RangeConfig | None = None,
+    *,
+    num_init_samples: int | None = None,
+    wrap_inputs_fn: InputsWrapper | None = None,
+    wrap_outputs_fn: OutputsWrapper | None = None,
+    alternatives: bool = True,
+    progress: bool = True,
+) -> RangeStatistics:
+    """Run ``model`` without quantizers over ``loader`` and collect activation range statistics.
+
+    Args:
+        model: The FP32 model, or a compressed model (its original forward runs,
+            so no quantizer fires); eval mode and ``no_grad`` are applied and undone.
+        graph: The graph the points refer to (node names must match the run).
+        points: Quantization points (a :class:`QuantizerSetup` works); weights are skipped.
+        loader: Items ``(inputs, target)``, or a loader with ``get_inputs(batch)``.
+        range_config: ``initializer.range`` (object or per-layer list); None: defaults.
+        num_init_samples: Overrides every entry's sample count.
+        wrap_inputs_fn: As given to the tracer.
+        wrap_outputs_fn: As given to the tracer.
+        alternatives: Also collect other-mode / other-granularity statistics for later edits.
+        progress: Show a progress bar.
+
+    Returns:
+        Statistics for every activation quantizer whose position the data reached.
+    """
+    points = list(points)
+    settings = _settings(points, range_config, graph, num_init_samples)
+    collectors: dict[StatKey, StatisticCollector] = {}
+    sinks: dict[tuple[str, int | None], list[_Sink]] = {}
+    for group in point_groups(p for p in points if p.kind == "activation"):
+        group_settings = settings[group[0].id]
+        if group_settings.num_init_samples <= 0:
+            continue
+        key = StatKey.for_points(_canonical(graph, group), group_settings)
+        keys = key.alternatives(group[0].channel_shape) if alternatives else {key}
+        for k in keys - collectors.keys():
+            collectors[k] = k.collector()
+            for position in k.positions:
+                sinks.setdefault(position, []).append(_Sink(collectors[k], group_settings.num_init_samples))
+    budget = max((s.budget for node_sinks in sinks.values() for s in node_sinks), default=0)
+    if budget > 0:
+        _run_loader(model, loader, sinks, budget, wrap_inputs_fn, wrap_outputs_fn, progress)
+    return _results(collectors)
+
+
+def _settings(
+    points: list[QuantizationPoint],
+    range_config: RangeConfig | None,
+    graph: Graph,
+    num_init_samples: int | None,
+) -> dict[str, RangeInitSettings]:
+    settings = resolve_range_settings(points, range_config, graph)
+    if num_init_samples is None:
+        return settings
+    return {k: replace(s, num_init_samples=num_init_samples) for k, s in settings.items()}
+
+
+def _canonical(graph: Graph, points: list[QuantizationPoint]) -> list[QuantizationPoint]:
+    return [p.replace(target_node=graph.node(p.target_node).name) for p in points]
+
+
+def _run_loader(
+    model: nn.Module,
+    loader: Iterable[Any],
+    sinks: Mapping[tuple[str, int | None], list[_Sink]],
+    budget: int,
+    wrap_inputs_fn: InputsWrapper | None,
+    wrap_outputs_fn: OutputsWrapper | None,
+    progress: bool,
+) -> None:
+    tracker = _StatisticsTracker(model, sinks, wrap_inputs_fn, wrap_outputs_fn)
+    forward = original_forward(model)
+    batches = init_batches(loader, budget, model_device(model), desc="Range init", progress=progress)
+    with eval_no_grad(model):
+        for args, kwargs, size in batches:
+            with tracker:
+                run_root(tracker, model, forward, args, kwargs)
+            tracker.samples_before += size
+
+
+def _results(collectors: Mapping[StatKey, StatisticCollector]) -> RangeStatistics:
+    stats = RangeStatistics()
+    # Collective calls must happen in the same order on every rank.
+    for key, collector in sorted(collectors.items(), key=lambda kv: repr(kv[0])):
+        collector.reduce_across_ranks()
+        if collector.num_samples_seen:
+            low, high = collector.min_max()
+            stats.values[key] = (low.detach().cpu(), high.detach().cpu())
+    return stats
+
+
+# -- initialisation ------------------------------------------------------------------------------
+
+
+def weight_range(
+    param: Tensor, point: QuantizationPoint, settings: RangeInitSettings
+) -> tuple[Tensor, Tensor]:
+    """``(min, max)`` of a weight, measured directly with the point's statistic."""
+    collector = make_collector(
+        settings.init_type,
+        dict(settings.params),
+        scale_shape=point.scale_shape,
+        channel_axis=point.channel_axis if point.spec.per_channel else None,
+        symmetric=point.spec.mode == "symmetric",
+        is_weights=True,
+    )
+    collector.register(param.detach())
+    return collector.min_max()
+
+
+def init_from_statistics(
+    model: nn.Module,
+    graph: Graph,
+    points: Sequence[QuantizationPoint],
+    quantizer: BaseQuantizer,
+    stats: RangeStatistics,
+    settings: RangeInitSettings,
+) -> bool:
+    """Set ``quantizer``'s range (it serves ``points``) from ``stats`` or, for weights, the weight.
+
+    Returns:
+        Whether a statistic was available and applied.
+    """
+    if settings.num_init_samples <= 0:
+        return False
+    first = points[0]
+    if first.kind == "weight":
+        assert first.weight_param is not None
+        quantizer.apply_minmax_init(*weight_range(model.get_parameter(first.weight_param), first, settings))
+        return True
+    found = stats.get(StatKey.for_points(_canonical(graph, list(points)), settings))
+    if found is None:
+        return False
+    quantizer.apply_minmax_init(*found)
+    return True
+
+
+def initialize_ranges(
+    model: nn.Module,
+    graph: Graph,
+    quantizers: Sequence[tuple[Sequence[QuantizationPoint], BaseQuantizer]],
+    loader: Iterable[Any] | None,
+    range_config: RangeConfig | None = None,
+    *,
+    stats: RangeStatistics | None = None,
+    num_init_samples: int | None = None,
+    **collect_kwargs: Any,
+) -> RangeStatistics:
+    """Range-initialise quantizers: collect statistics over ``loader``, then ``apply_minmax_init``.
+
+    Args:
+        model: FP32 or compressed model; see :func:`collect_range_statistics`.
+        graph: The traced graph.
+        quantizers: ``(points served, quantizer module)`` pairs.
+        loader: Init data; None warns which quantizers keep their initial ranges (NNCF: scale 1,
+            unsigned activations).
+        range_config: ``initializer.range``.
+        stats: A cache to add the new statistics to (returned); a new one if None.
+        num_init_samples: Overrides every entry's sample count.
+        **collect_kwargs: Passed on to :func:`collect_range_statistics`.
+
+    Returns:
+        The statistics cache.
+    """
+    stats = stats if stats is not None else RangeStatistics()
+    all_points = [p for points, _ in quantizers for p in points]
+    if loader is None:
+        warn_uninitialized([points[0].id for points, _ in quantizers], "no init data loader was given")
+        return stats
+    stats.update(
+        collect_range_statistics(
+            model,
+            graph,
+            all_points,
+            loader,
+            range_config,
+            num_init_samples=num_init_samples,
+            **collect_kwargs,
+        )
+    )
+    settings = _settings(all_points, range_config, graph, num_init_samples)
+    missed = [
+        points[0].id
+        for points, quantizer in quantizers
+        if settings[points[0].id].num_init_samples > 0
+        and not init_from_statistics(model, graph, points, quantizer, stats, settings[points[0].id])
+    ]
+    if missed:
+        warn_uninitialized(missed, "the init data never reached them (data-dependent control flow?)")
+    return stats
+
+
+class RangeInitWarning(UserWarning):
+    """Some quantizers keep their initial ranges."""
+
+
+def warn_uninitialized(qids: Sequence[str], reason: str) -> None:
+    """Warn that ``qids`` keep NNCF's initial ranges (symmetric: scale 1, unsigned unless forced)."""
+    if not qids:
+        return
+    shown = ", ".join(repr(q) for q in qids[:5]) + (f" and {len(qids) - 5} more" if len(qids) > 5 else "")
+    warnings.warn(
+        f"{len(qids)} quantizer(s) were not range-initialised because {reason}: {shown}. They keep the "
+        "initial range (symmetric: scale 1.0 and unsigned, i.e. [0, 1], unless signed is forced; asymmetric: "
+        "[0, 1]), which clips most activations. Register a data loader (register_default_init_args) or pass "
+        "one to range initialisation.",
+        RangeInitWarning,
+        stacklevel=3,
+    )
+
+
+def nominal_range(quantizer: BaseQuantizer) -> tuple[Tensor, Tensor]:
+    """The ``(min, max)`` a quantizer's parameters stand for (what ``apply_minmax_init`` would take back).
+
+    Example:
+        >>> from nncf_explore.compression.quantization.quantizers import make_quantizer
+        >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
+        >>> q = make_quantizer(QuantizerSpec(signed=True), (1,), None)
+        >>> nominal_range(q)
+        (tensor([-1.]), tensor([1.]))
+    """
+    state = quantizer.state_dict()
+    if "scale" in state:
+        scale = state["scale"].abs()
+        return (-scale if quantizer.signed else torch.zeros_like(scale)), scale
+    low = state["input_low"]
+    return low, low + state["input_range"].abs()
+
+
+def carry_over_range(old: BaseQuantizer, new: BaseQuantizer) -> bool:
+    """Initialise ``new`` from ``old``'s current range, reduced or broadcast to ``new``'s granularity.
+
+    Returns:
+        False when the channel counts differ and neither side is per tensor.
+    """
+    low, high = (t.reshape(-1) for t in nominal_range(old))
+    size = math.prod(new.scale_shape)
+    if size == 1 and low.numel() > 1:
+        low, high = low.min().reshape(1), high.max().reshape(1)
+    elif low.numel() == 1 and size > 1:
+        low, high = low.expand(size), high.expand(size)
+    elif low.numel() != size:
+        return False
+    new.apply_minmax_init(low, high)
+    return True

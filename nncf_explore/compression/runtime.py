@@ -1,0 +1,420 @@
+"""Running a compressed model: quantizers fire at the traced graph's op addresses.
+
+A :class:`HookRunner` is the tracer's :class:`~nncf_explore.graph.tracking.OpTracker`
+with actions instead of records.  Every call that the tracer would have
+recorded (the same :func:`~nncf_explore.graph.trace.is_recorded_call` rule, so
+call orders match) gets the same ``{scope}/{op}_{k}`` name, and the runner looks
+that name up in a :class:`HookPlan`:
+
+* before the call, arguments that are quantized parameters are replaced by
+  their weight quantizer's output (by ``id()``, so a parameter is quantized in
+  any op it reaches, LSTM weight lists included), and pre-hook activation
+  quantizers replace the tensors at their input ports;
+* after the call, a post-hook quantizer replaces the output (its first tensor
+  for ops returning tuples: output port 0, as the tracer numbers ports).
+
+The runner also compares what ran with the trace and warns, once per model and
+divergence, when the forward takes a path the trace did not see
+(:class:`UntracedPathWarning`).  Range-statistics collection uses the same
+:class:`ModelTracker` base, so its names match too.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import warnings
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from nncf_explore.compression.quantization.setup import QuantizationPoint
+from nncf_explore.graph.ir import Graph
+from nncf_explore.graph.trace import is_recorded_call
+from nncf_explore.graph.tracking import (
+    Args,
+    InputsWrapper,
+    Kwargs,
+    OpTracker,
+    OutputsWrapper,
+    active_tracker,
+    flatten_leaves,
+    replace_leaves,
+)
+
+Forward = Callable[..., Any]
+INTERFACE_NAME = "_nncf"
+"""Attribute of the compressed model holding the quantizer modules (NNCF's name)."""
+
+
+class UntracedPathWarning(UserWarning):
+    """The compressed model ran ops the trace did not record, or skipped quantized ones."""
+
+
+@dataclass(frozen=True)
+class HookPlan:
+    """Where quantizers fire, keyed by node name so each op costs one dict lookup.
+
+    Attributes:
+        pre: Node name -> ``(input port, quantizer)`` pairs applied before the op.
+        post: Node name -> quantizer applied to the op's output port 0 (graph
+            inputs and outputs included: ``/nncf_model_input_0``).
+        weights: Parameter FQN -> its weight quantizer.
+        graph_names: Every node name of the trace, to notice untraced ops.
+        hooked: Node names that carry an activation quantizer -> that quantizer's id.
+    """
+
+    pre: Mapping[str, tuple[tuple[int, nn.Module], ...]]
+    post: Mapping[str, nn.Module]
+    weights: Mapping[str, nn.Module]
+    graph_names: frozenset[str]
+    hooked: Mapping[str, str]
+
+
+def build_hook_plan(graph: Graph, quantizers: Iterable[tuple[QuantizationPoint, nn.Module]]) -> HookPlan:
+    """The plan that applies each point's quantizer module at the point's position in ``graph``.
+
+    Raises:
+        GraphError: A point names a node that is not in the graph (with a suggestion).
+        ValueError: A weight point lacks ``weight_param``, or two weight points share a parameter.
+    """
+    pre: dict[str, list[tuple[int, nn.Module]]] = {}
+    post: dict[str, nn.Module] = {}
+    weights: dict[str, nn.Module] = {}
+    weight_owner: dict[str, str] = {}
+    hooked: dict[str, str] = {}
+    for point, quantizer in quantizers:
+        node = graph.node(point.target_node).name
+        if point.kind == "weight":
+            if point.weight_param is None:
+                raise ValueError(f"weight quantizer {point.id!r} has no weight_param; placement must set it")
+            if point.weight_param in weight_owner:
+                raise ValueError(
+                    f"weight quantizers {weight_owner[point.weight_param]!r} and {point.id!r} both quantize "
+                    f"parameter {point.weight_param!r}; a shared weight is quantized once, so keep one"
+                )
+            weight_owner[point.weight_param] = point.id
+            weights[point.weight_param] = quantizer
+            continue
+        hooked.setdefault(node, point.id)
+        if point.input_port is None:
+            post[node] = quantizer
+        else:
+            pre.setdefault(node, []).append((point.input_port, quantizer))
+    return HookPlan(
+        pre={k: tuple(v) for k, v in pre.items()},
+        post=post,
+        weights=weights,
+        graph_names=frozenset(n.name for n in graph.nodes),
+        hooked=hooked,
+    )
+
+
+def run_root(tracker: OpTracker, model: nn.Module, forward: Forward, args: Args, kwargs: Kwargs) -> Any:
+    """Call ``forward`` as the root module call of ``tracker``: root scope, wrapped inputs and outputs.
+
+    The compressed model's own ``__call__`` has already run the root's module
+    hooks by the time its forward starts, so the tracker does what its hooks
+    would have done for the root: push the root scope, mark the inputs, and
+    mark the outputs after leaving the scope.
+    """
+    tracker.push_module(model)
+    try:
+        args, kwargs = tracker.wrap_inputs(args, kwargs)
+        output = forward(*args, **kwargs)
+    finally:
+        tracker.pop_module()
+    return tracker.wrap_outputs(output)
+
+
+def original_forward(model: nn.Module) -> Forward:
+    """The model's forward without quantizers: the class forward of a compressed model, bound to it."""
+    interface = model._modules.get(INTERFACE_NAME)
+    unbound = getattr(interface, "original_forward", None)
+    if unbound is None:
+        return model.forward
+    bound: Forward = unbound.__get__(model)
+    return bound
+
+
+def constant_ids(modules: Iterable[nn.Module]) -> set[int]:
+    """``id()`` of every parameter and buffer of ``modules`` (the tracer's "constants")."""
+    ids: set[int] = set()
+    for module in modules:
+        ids.update(id(t) for t in module._parameters.values())
+        ids.update(id(t) for t in module._buffers.values())
+    return ids
+
+
+def replace_first_tensor(value: Any, fn: Callable[[Tensor], Tensor]) -> Any:
+    """``value`` with ``fn`` applied to its first tensor (output port 0), containers rebuilt."""
+    if isinstance(value, Tensor):
+        return fn(value)
+    if isinstance(value, list | tuple):
+        items = list(value)
+        for i, item in enumerate(items):
+            new = replace_first_tensor(item, fn)
+            if new is not item:
+                items[i] = new
+                if hasattr(value, "_fields"):
+                    return type(value)(*items)
+                return type(value)(items) if isinstance(value, list) else tuple(items)
+    return value
+
+
+@dataclass
+class WeightCache:
+    """Quantized weights kept across inference forwards.
+
+    Weight fake-quantization costs about as much as a ResNet's whole FP32
+    forward, so eval-mode forwards without autograd reuse the last result while
+    the parameter and every tensor of its quantizer are unchanged: same storage
+    and same version counter.  In-place edits through ``.data`` bypass version
+    counters; call :meth:`clear` after such edits (``model.nncf.clear_weight_cache()``).
+    """
+
+    enabled: bool = True
+    entries: dict[str, tuple[tuple[int, ...], Tensor]] = field(default_factory=dict)
+
+    def clear(self) -> None:
+        """Forget every cached quantized weight."""
+        self.entries.clear()
+
+
+def _state_key(param: Tensor, quantizer: nn.Module) -> tuple[int, ...]:
+    key = [id(quantizer), param.data_ptr(), param._version]
+    for tensor in (*quantizer._parameters.values(), *quantizer._buffers.values()):
+        if tensor is not None:
+            key += (tensor.data_ptr(), tensor._version)
+    return tuple(key)
+
+
+class DivergenceReporter:
+    """Warns, once per compressed model and divergence, when a forward leaves the traced path.
+
+    A divergence is identified by the first untraced op that ran and the first
+    quantized op that did not, so a branch the trace missed produces one
+    warning however many ops it holds and however often it runs.
+    """
+
+    def __init__(self) -> None:
+        self.reported: set[tuple[str, str]] = set()
+
+    def report(self, plan: HookPlan, executed: set[str], unknown: list[str]) -> None:
+        """Warn if untraced ops ran (``unknown``) or quantized ops did not (missing from ``executed``)."""
+        skipped = [] if len(executed) == len(plan.hooked) else [n for n in plan.hooked if n not in executed]
+        if not unknown and not skipped:
+            return
+        key = (unknown[0] if unknown else "", skipped[0] if skipped else "")
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        message = _divergence_message(plan, unknown, skipped)
+        warnings.warn(message, UntracedPathWarning, stacklevel=_caller_stacklevel())
+
+
+def _listed(names: list[str], limit: int = 3) -> str:
+    shown = ", ".join(repr(n) for n in names[:limit])
+    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
+
+
+def _divergence_message(plan: HookPlan, unknown: list[str], skipped: list[str]) -> str:
+    parts = [
+        "the compressed model took a path the trace did not see (data-dependent control flow, or code "
+        "that runs only in training mode)."
+    ]
+    if unknown:
+        also = f" (and {_listed(unknown[1:])})" if len(unknown) > 1 else ""
+        parts.append(
+            f"It ran op {unknown[0]!r}{also}, which the traced graph does not contain, so no activation "
+            "quantizer runs there."
+        )
+    if skipped:
+        qids = [plan.hooked[n] for n in skipped]
+        parts.append(f"It skipped quantized op {skipped[0]!r}, so quantizer {_listed(qids)} did not run.")
+    parts.append(
+        "Quantizers calibrated on the traced path may now fire on different tensors. Fix: trace with inputs "
+        "that take the path used in deployment (input_info, or dummy_forward_fn with wrap_inputs_fn), or "
+        "make the branch static. Shown once per model and divergence."
+    )
+    return " ".join(parts)
+
+
+def _caller_stacklevel() -> int:
+    """``warnings.warn`` stacklevel of the first frame outside nncf_explore and torch.nn (the user's call)."""
+    internal = (os.path.dirname(os.path.dirname(__file__)), os.path.dirname(nn.__file__))
+    level, frame = 1, sys._getframe(1)
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(internal):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+class ModelTracker(OpTracker):
+    """An :class:`OpTracker` for a model that may be compressed and shared across threads.
+
+    Two additions to the base tracker.  The interface module and its quantizers
+    are ours, not the user's, so they get no scope and no hooks.  Module hooks
+    belong to the module, not the thread, so when two threads run one model
+    each tracker ignores module calls made while another tracker is active on
+    the calling thread.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        wrap_inputs_fn: InputsWrapper | None = None,
+        wrap_outputs_fn: OutputsWrapper | None = None,
+    ) -> None:
+        super().__init__(model, wrap_inputs_fn, wrap_outputs_fn)
+        prefix = INTERFACE_NAME + "."
+        self._modules_by_fqn = {
+            k: m for k, m in self._modules_by_fqn.items() if k != INTERFACE_NAME and not k.startswith(prefix)
+        }
+        self.user_modules = list(self._modules_by_fqn.values())
+
+    def _pre_hook(self, module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:
+        return super()._pre_hook(module, args, kwargs) if active_tracker() is self else None
+
+    def _post_hook(self, module: nn.Module, args: Args, output: Any) -> Any:
+        return super()._post_hook(module, args, output) if active_tracker() is self else None
+
+
+class HookRunner(ModelTracker):
+    """Applies a :class:`HookPlan` while the compressed model's forward runs.
+
+    One runner serves many forwards of one model on one thread; the plan is
+    passed per call, so :func:`~nncf_explore.compression.model.apply_setup` needs
+    no new runner.
+
+    Args:
+        model: The compressed model.
+        wrap_inputs_fn: As for tracing; must mark the same inputs in the same order.
+        wrap_outputs_fn: As for tracing.
+        reporter: Collects divergence warnings for this model.
+        weight_cache: Quantized weights kept across inference forwards.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        wrap_inputs_fn: InputsWrapper | None,
+        wrap_outputs_fn: OutputsWrapper | None,
+        reporter: DivergenceReporter,
+        weight_cache: WeightCache,
+    ) -> None:
+        super().__init__(model, wrap_inputs_fn, wrap_outputs_fn)
+        self.reporter = reporter
+        self.weight_cache = weight_cache
+        self.running = False
+        self._plan = HookPlan({}, {}, {}, frozenset(), {})
+        self._constants: set[int] = set()
+        self._weights: dict[int, tuple[str, nn.Module]] = {}
+        self._quantized: dict[int, Tensor] = {}
+        self._executed: set[str] = set()
+        self._unknown: list[str] = []
+
+    def run(self, forward: Forward, plan: HookPlan, args: Args, kwargs: Kwargs) -> Any:
+        """Run ``forward`` (the model's original forward) with the plan's quantizers."""
+        self._begin(plan)
+        self.running = True
+        try:
+            with self:
+                output = run_root(self, self.model, forward, args, kwargs)
+        finally:
+            self.running = False
+            self._quantized.clear()
+        self.reporter.report(plan, self._executed, self._unknown)
+        return output
+
+    def _begin(self, plan: HookPlan) -> None:
+        self._plan = plan
+        self._constants = constant_ids(self.user_modules)
+        self._executed = set()
+        self._unknown = []
+        self._weights = {}
+        for fqn, quantizer in plan.weights.items():
+            param = self.model.get_parameter(fqn)
+            self._weights[id(param)] = (fqn, quantizer)
+        if self.model.training and self.weight_cache.entries:
+            self.weight_cache.clear()
+
+    def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
+        leaves = flatten_leaves(args, kwargs)
+        if not is_recorded_call(leaves, self._constants):
+            return func(*args, **kwargs)
+        name = self.next_name(op)
+        plan = self._plan
+        if name not in plan.graph_names:
+            self._unknown.append(name)
+        replacements = self._weight_replacements(leaves) if self._weights else None
+        pre = plan.pre.get(name)
+        if pre is not None:
+            self._executed.add(name)
+            replacements = replacements or {}
+            for port, quantizer in pre:
+                leaf = leaves[port]
+                if isinstance(leaf, Tensor):
+                    replacements[port] = quantizer(leaf)
+        if replacements:
+            args, kwargs = replace_leaves(args, kwargs, replacements)
+        output = func(*args, **kwargs)
+        post = plan.post.get(name)
+        if post is not None:
+            self._executed.add(name)
+            output = replace_first_tensor(output, post)
+        return output
+
+    def _weight_replacements(self, leaves: list[Any]) -> dict[int, Any] | None:
+        found: dict[int, Any] | None = None
+        for port, leaf in enumerate(leaves):
+            if id(leaf) in self._weights:
+                found = found or {}
+                found[port] = self._quantized_weight(leaf)
+        return found
+
+    def _quantized_weight(self, param: Tensor) -> Tensor:
+        done = self._quantized.get(id(param))
+        if done is not None:
+            return done
+        fqn, quantizer = self._weights[id(param)]
+        cache = self.weight_cache
+        reusable = cache.enabled and not self.model.training and not _needs_autograd(param, quantizer)
+        if reusable:
+            key = _state_key(param, quantizer)
+            entry = cache.entries.get(fqn)
+            if entry is not None and entry[0] == key:
+                result = entry[1]
+            else:
+                result = quantizer(param)
+                cache.entries[fqn] = (key, result)
+        else:
+            result = quantizer(param)
+        self._quantized[id(param)] = result
+        return result
+
+    def mark_io(self, op: str, tensor: torch.Tensor) -> torch.Tensor:
+        if not isinstance(tensor, Tensor):
+            return tensor
+        if op == "nncf_model_output" and id(tensor) in self._constants:
+            return tensor  # the tracer gives a returned parameter or buffer no output node either
+        name = self.next_io_name(op)
+        if name not in self._plan.graph_names:
+            self._unknown.append(name)
+        quantizer = self._plan.post.get(name)
+        if quantizer is None:
+            return tensor
+        self._executed.add(name)
+        with self.paused():
+            result: Tensor = quantizer(tensor)
+        return result
+
+
+def _needs_autograd(param: Tensor, quantizer: nn.Module) -> bool:
+    if not torch.is_grad_enabled():
+        return False
+    return param.requires_grad or any(
+        p.requires_grad for p in quantizer._parameters.values() if p is not None
+    )

@@ -1,0 +1,107 @@
+"""The magnitude sparsity controller (NNCF's ``magnitude_sparsity`` algorithm)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from nncf_explore.compression.controller import CompressionStage, ModelController
+from nncf_explore.compression.interface import compression_interface
+from nncf_explore.compression.schedulers import SparsityScheduler
+from nncf_explore.compression.sparsity import SparsityMasks, compute_masks, sparsifiable_weights
+from nncf_explore.compression.statistics import NNCFStatistics, SparsityStatistics
+from nncf_explore.config.sections import resolve
+from nncf_explore.graph.ir import Graph
+from nncf_explore.graph.tracking import Args, Kwargs
+
+MASKS_NAME = "sparsity_masks"
+ALGORITHM = "magnitude_sparsity"
+
+
+def _scopes(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+
+class MagnitudeSparsityController(ModelController):
+    """Prunes the smallest weights to the scheduled level; masks live in ``_nncf.sparsity_masks``.
+
+    Args:
+        model: The compressed model.
+        example_inputs: The tracing inputs.
+        section: The config's ``magnitude_sparsity`` section.
+        graph: The traced graph.
+    """
+
+    name = ALGORITHM
+
+    def __init__(
+        self, model: nn.Module, example_inputs: tuple[Args, Kwargs], section: Mapping[str, Any], graph: Graph
+    ) -> None:
+        super().__init__(model, example_inputs)
+
+        def get(path: str) -> Any:
+            return resolve(section, path, algorithm=ALGORITHM)
+
+        target = section.get("target_scopes")
+        self.weights = sparsifiable_weights(graph, _scopes(section.get("ignored_scopes")), _scopes(target) if target else None)
+        self.importance = str(get("params.weight_importance"))
+        self.mode = str(get("params.sparsity_level_setting_mode"))
+        interface = compression_interface(model)
+        params = {name: model.get_parameter(name) for name in self.weights}
+        interface.add_module(MASKS_NAME, SparsityMasks(params))
+        interface.invalidate_plan()
+        self.target_level = float(get("params.sparsity_target"))
+        self.scheduler = SparsityScheduler(
+            self.set_sparsity_level,
+            schedule=str(get("params.schedule")),
+            initial=float(get("sparsity_init")),
+            target=self.target_level,
+            target_epoch=int(get("params.sparsity_target_epoch")),
+            freeze_epoch=int(get("params.sparsity_freeze_epoch")),
+            power=float(get("params.power")),
+            concave=bool(get("params.concave")),
+            multistep_steps=list(get("params.multistep_steps")),
+            multistep_levels=list(get("params.multistep_sparsity_levels")),
+            update_per_optimizer_step=bool(get("params.update_per_optimizer_step")),
+            steps_per_epoch=section.get("params", {}).get("steps_per_epoch"),
+        )
+
+    @property
+    def masks(self) -> SparsityMasks:
+        """The mask buffers."""
+        masks: SparsityMasks = getattr(compression_interface(self.model), MASKS_NAME)
+        return masks
+
+    def set_sparsity_level(self, level: float) -> None:
+        """Recompute the masks for ``level`` from the current weight magnitudes."""
+        with torch.no_grad():
+            params = {name: self.model.get_parameter(name) for name in self.weights}
+            self.masks.update(compute_masks(params, level, self.importance, self.mode))
+        compression_interface(self.model).weight_cache.clear()
+
+    @property
+    def sparsity_level(self) -> float:
+        """Fraction of pruned elements over all sparsified weights."""
+        masks = [self.masks.mask(name) for name in self.weights]
+        total = sum(m.numel() for m in masks)
+        return float(1.0 - sum(float(m.sum()) for m in masks) / max(total, 1))
+
+    def compression_stage(self) -> CompressionStage:
+        level = self.sparsity_level
+        if level <= 0.0:
+            return CompressionStage.UNCOMPRESSED
+        if level + 1e-3 >= self.target_level:
+            return CompressionStage.FULLY_COMPRESSED
+        return CompressionStage.PARTIALLY_COMPRESSED
+
+    def statistics(self, quickly_collected_only: bool = False) -> NNCFStatistics:
+        levels = {name: self.masks.level(name) for name in self.weights}
+        return NNCFStatistics(
+            magnitude_sparsity=SparsityStatistics(levels, self.target_level, self.sparsity_level)
+        )
+
+    def builder_state(self) -> dict[str, Any]:
+        return {self.name: {"weights": sorted(self.weights)}}

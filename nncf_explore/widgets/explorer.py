@@ -1,0 +1,335 @@
+"""The Explorer: see the traced graph, edit quantizers, and get the NNCF config back, live.
+
+Every edit goes one way: a control emits an edit, :func:`._edits.apply_edit`
+turns the session's setup into a new one, the session re-generates the
+compressed model (:meth:`ExplorerSession.apply`), and the views refresh from
+the session.  If anything raises, the error area shows the exception's type
+and message and the session keeps its previous setup; nothing is only logged.
+
+CSS classes (stable; browser tests select widgets by them):
+
+=============================  ==============================================================
+class                          widget
+=============================  ==============================================================
+``nxe-explorer``               the whole Explorer
+``nxe-graph``                  the plotly FigureWidget
+``nxe-graph-toolbar``          the bar above it: ``nxe-expand-all``, ``nxe-collapse-all``,
+                               ``nxe-collapse-module`` buttons and ``nxe-visible-count``
+``nxe-search``                 name search text (substring, or ``re:`` regex)
+``nxe-op-filter``              op / category dropdown
+``nxe-match-count``            "12 matches"
+``nxe-undo`` ``nxe-redo``      history buttons, with ``nxe-reset`` and the ``nxe-history`` label
+``nxe-bulk``                   the bulk bar: ``nxe-bulk-target`` (matches/selection),
+                               ``nxe-bulk-kind`` (weights/activations/all), ``nxe-bulk-bits``,
+                               ``nxe-bulk-set-bits``, ``nxe-bulk-on``, ``nxe-bulk-off``
+``nxe-error``                  error message (empty when the last action succeeded)
+``nxe-error-fix``              the fix offered with an error (e.g. switch to TRIAL)
+``nxe-node-panel``             the selected node's panel: ``nxe-node-details``, ``nxe-node-note``
+``nxe-quantizer``              one quantizer row, also ``nxe-weight-quantizer`` or
+                               ``nxe-act-quantizer``
+``nxe-weight-toggle``          weight quantizer on/off checkbox; likewise ``nxe-weight-bits``,
+                               ``nxe-weight-mode``, ``nxe-weight-per-channel``
+``nxe-act-toggle``             activation quantizer on/off; likewise ``nxe-act-bits``,
+                               ``nxe-act-mode``, ``nxe-act-per-channel``
+``nxe-quantizer-notes``        quantizer id and spec, ``nxe-unified-note``, ``nxe-bits-reason``
+``nxe-switch-trial``           "Switch target_device to TRIAL" (shown when bits are restricted)
+``nxe-json``                   the config JSON, last edit's lines highlighted
+``nxe-stats``                  quantizer counts, bit-width histogram, weight memory vs FP32
+``nxe-metric-button``          evaluate the metric; ``nxe-metric-auto``, ``nxe-metric``,
+                               ``nxe-metric-chart`` (appears after the first value)
+``nxe-export-path``            export path text
+``nxe-export-button``          write the config there; ``nxe-export-link`` shows the download
+=============================  ==============================================================
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import ipywidgets as widgets
+
+from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+from nncf_explore.graph.ir import Node
+from nncf_explore.widgets._collapse import COLLAPSE_ABOVE
+from nncf_explore.widgets._edits import (
+    BitsNotAllowedError,
+    Edit,
+    History,
+    SetDevice,
+    SetSpec,
+    Toggle,
+    apply_edit,
+    describe,
+)
+from nncf_explore.widgets._export import config_text
+from nncf_explore.widgets._figure import changed_quantizers
+from nncf_explore.widgets._html import json_diff_html, setup_stats, stats_html
+from nncf_explore.widgets._layout import Engine
+from nncf_explore.widgets._panels import ErrorArea, ExportPanel, MetricPanel, MetricPoint
+from nncf_explore.widgets._points import PointIndex, QuantState
+from nncf_explore.widgets._search import match_nodes, op_filter_options, quantizers_of
+from nncf_explore.widgets._session import TRIAL_DEVICE, ExplorerSession, allowed_bits
+from nncf_explore.widgets._toolbar import BulkAction, BulkBar, HistoryBar, SearchBar
+from nncf_explore.widgets._ui import css
+from nncf_explore.widgets.graph_view import GraphView
+from nncf_explore.widgets.node_panel import NodePanel, PanelContext
+
+
+class Explorer(widgets.VBox):  # type: ignore[misc]
+    """Graph, node panel, search, bulk edits, history, config JSON, stats, metric and export.
+
+    Args:
+        session: The compressed model to explore (see :class:`ExplorerSession`).
+        collapse_above: Graphs with more nodes open collapsed by module.
+        layout_engine: ``"layered"`` (fast, keeps the main chain straight),
+            ``"dot"`` (graphviz, falling back to layered) or ``"auto"`` (dot for
+            views of at most 300 items when graphviz is installed).
+
+    Example:
+        >>> ex = Explorer(session)  # doctest: +SKIP
+        >>> ex.select("ResNet/Conv2d[conv1]/conv2d_0")  # doctest: +SKIP
+        >>> ex.node_panel.weight_row.bits.value = 4  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        session: ExplorerSession,
+        *,
+        collapse_above: int = COLLAPSE_ABOVE,
+        layout_engine: Engine = "layered",
+    ) -> None:
+        self.session = session
+        self.graph = session.graph
+        self.index = PointIndex(self.graph, session.default_setup)
+        self.state = QuantState(self.index, session.setup)
+        self.history: History[QuantizerSetup] = History(session.setup, "opened")
+        self.memory: dict[str, QuantizationPoint] = {p.id: p for p in session.setup}
+        self.selected: int | None = None
+        self.matches: list[int] = []
+        self._fp32_bytes = session.weight_memory_bytes(QuantizerSetup())
+        self._json = config_text(session.config_json())
+
+        self.error = ErrorArea()
+        self.graph_view = GraphView(
+            self.graph,
+            self.state,
+            collapse_above=collapse_above,
+            engine=layout_engine,
+            on_error=self.error.show,
+        )
+        self.graph_view.on_select(self._guarded(self.select))
+        self.node_panel = NodePanel(self._guarded(self.edit))
+        self.search_bar = SearchBar(op_filter_options(self.graph), self._guarded(self._search_changed))
+        self.bulk_bar = BulkBar(self._guarded(self.bulk))
+        self.history_bar = HistoryBar(
+            self._guarded(self.undo), self._guarded(self.redo), self._guarded(self.reset)
+        )
+        self.json_panel = css(widgets.HTML(json_diff_html(None, self._json)), "nxe-json")
+        self.stats_panel = css(widgets.HTML(), "nxe-stats")
+        self.metric_panel = MetricPanel(self._guarded(self.evaluate))
+        self.export_panel = ExportPanel(self._guarded(self.export))
+        super().__init__(self._arrange())
+        css(self, "nxe-explorer")
+        self._refresh_stats()
+        self._refresh_history()
+
+    def _arrange(self) -> list[widgets.Widget]:
+        side = widgets.VBox(
+            [self.node_panel, widgets.HTML("<hr style='margin:4px 0'>"), self.stats_panel],
+            layout=widgets.Layout(width="380px", max_height="700px", overflow="auto"),
+        )
+        lower = widgets.HBox(
+            [
+                widgets.VBox(
+                    [widgets.HTML("<b>Config</b>"), self.json_panel], layout=widgets.Layout(flex="1 1 60%")
+                ),
+                widgets.VBox([self.metric_panel, self.export_panel], layout=widgets.Layout(flex="1 1 40%")),
+            ]
+        )
+        return [
+            widgets.HBox([self.search_bar, self.history_bar]),
+            self.bulk_bar,
+            self.error,
+            widgets.HBox([self.graph_view, side]),
+            lower,
+        ]
+
+    # -- errors -------------------------------------------------------------------
+    def _guarded(self, action: Callable[..., Any]) -> Callable[..., None]:
+        """``action`` reporting its exceptions in the error area instead of raising."""
+
+        def run(*args: Any) -> None:
+            self.error.clear()
+            try:
+                action(*args)
+            except Exception as exc:
+                self.error.show(exc, self._fix_for(exc))
+
+        return run
+
+    def _fix_for(self, exc: BaseException) -> tuple[str, Callable[[], None]] | None:
+        if isinstance(exc, BitsNotAllowedError) and self.session.setup.target_device != TRIAL_DEVICE:
+            return (
+                f"Switch target_device to {TRIAL_DEVICE}",
+                self._guarded(lambda: self.edit(SetDevice(TRIAL_DEVICE))),
+            )
+        return None
+
+    # -- edits --------------------------------------------------------------------
+    def edit(self, edit: Edit) -> None:
+        """Apply one edit to the session, record it for undo, and refresh every view.
+
+        Raises:
+            BitsNotAllowedError: The target device does not allow the requested bits.
+            Exception: Whatever the session raises; its setup is then unchanged.
+        """
+        current = self.session.setup
+        try:
+            new = apply_edit(edit, current, self.index.default, self.memory)
+            self._check_bits(edit, current, new)
+        except Exception:
+            self._refresh_panel()  # put back the control the user moved
+            raise
+        if new == current:
+            self._refresh_panel()
+            return
+        self._apply(new, describe(edit))
+
+    def _check_bits(self, edit: Edit, current: QuantizerSetup, new: QuantizerSetup) -> None:
+        if not isinstance(edit, SetSpec) or "bits" not in edit.changes:
+            return
+        bits = edit.changes["bits"]
+        for qid in sorted(changed_quantizers(current, new)):
+            allowed = allowed_bits(self.session, new.get(qid))
+            if bits not in allowed.bits:
+                raise BitsNotAllowedError(
+                    f"{bits} bits are not allowed for {qid} (allowed: {list(allowed.bits)})"
+                    + (f": {allowed.reason}" if allowed.reason else "")
+                )
+
+    def _apply(self, setup: QuantizerSetup, label: str | None) -> None:
+        previous = self.session.setup
+        try:
+            self.session.apply(setup)
+        except Exception:
+            if self.session.setup != previous:  # a session that broke its contract
+                self.session.apply(previous)
+            self._refresh_panel()  # put back the control the user moved
+            raise
+        if label is not None:
+            self.history.push(self.session.setup, label)
+        self._after_change()
+
+    def _after_change(self) -> None:
+        default = self.session.default_setup
+        if default is not self.index.default and default != self.index.default:
+            self.index = PointIndex(self.graph, default)
+        self.memory.update((p.id, p) for p in self.session.setup)
+        self.state = QuantState(self.index, self.session.setup)
+        self.graph_view.set_state(self.state)
+        self._refresh_panel()
+        before, self._json = self._json, config_text(self.session.config_json())
+        self.json_panel.value = json_diff_html(before, self._json)
+        self._refresh_stats()
+        self._refresh_history()
+        if self.metric_panel.auto.value:
+            self.evaluate()
+
+    def bulk(self, action: BulkAction) -> None:
+        """Apply the bulk bar's action to the quantizers of the matches (or the selection)."""
+        target = self.bulk_bar.target.value
+        nodes = self.matches if target == "matches" else [] if self.selected is None else [self.selected]
+        if not nodes:
+            hint = "search or filter first" if target == "matches" else "click a node first"
+            raise ValueError(f"no nodes to edit: {hint}")
+        kind = self.bulk_bar.kind.value
+        qids = tuple(quantizers_of(self.index, nodes, kind))
+        if not qids:
+            raise ValueError(f"the {len(nodes)} {target} have no {kind} quantizers")
+        if action == "set-bits":
+            self.edit(SetSpec(qids, {"bits": self.bulk_bar.bits.value}))
+        else:
+            self.edit(Toggle(qids, action == "on"))
+
+    def undo(self) -> None:
+        """Go back to the setup before the last edit."""
+        setup = self.history.undo()
+        try:
+            self._apply(setup, None)
+        except Exception:
+            self.history.redo()
+            raise
+
+    def redo(self) -> None:
+        """Re-apply the last undone edit."""
+        setup = self.history.redo()
+        try:
+            self._apply(setup, None)
+        except Exception:
+            self.history.undo()
+            raise
+
+    def reset(self) -> None:
+        """Back to the setup the Explorer opened with (recorded, so it can be undone)."""
+        if self.session.setup != self.history.initial:
+            self._apply(self.history.initial, "reset")
+
+    # -- selection and search -----------------------------------------------------
+    def select(self, node: str | int | None) -> None:
+        """Select a node by name or id (None clears); the panel shows it and the graph reveals it."""
+        found: Node | None = None if node is None else self.graph.node(node)
+        self.selected = None if found is None else found.id
+        if found is not None and self.graph_view.selected != found.id:
+            self.graph_view.reveal(found.id)
+        self.graph_view.select(self.selected)
+        self._refresh_panel()
+
+    def search(self, query: str, op_filter: str = "") -> list[int]:
+        """Set the search box and op filter; return the matching node ids."""
+        self.search_bar.set(query, op_filter)
+        return self.matches
+
+    def _search_changed(self) -> None:
+        self.matches = match_nodes(self.graph, self.search_bar.query.value, self.search_bar.op_filter.value)
+        self.graph_view.set_matches(self.matches)
+        n = len(self.matches)
+        self.search_bar.count.value = f"<span style='font-size:12px'>{n} match{'' if n == 1 else 'es'}</span>"
+        if n == 1:
+            self.select(self.matches[0])
+
+    # -- metric and export --------------------------------------------------------
+    def evaluate(self) -> None:
+        """Evaluate the session's metric and add it to the metric-vs-size chart."""
+        value = self.session.eval_metric()
+        if value is None:
+            self.metric_panel.add(None)
+            return
+        memory = self.session.weight_memory_bytes(self.session.setup)
+        self.metric_panel.add(MetricPoint(memory, float(value), self.history.current_label))
+
+    def export(self, path: str) -> str:
+        """Write the current config JSON to ``path`` atomically; return the absolute path."""
+        return self.export_panel.write(path, config_text(self.session.config_json()))
+
+    # -- refreshing ---------------------------------------------------------------
+    def _refresh_panel(self) -> None:
+        node = None if self.selected is None else self.graph.nodes[self.selected]
+        context = PanelContext(
+            self.graph,
+            self.state,
+            lambda p: allowed_bits(self.session, p),
+            self.session.unquantized_reason,
+        )
+        self.node_panel.show(node, context)
+
+    def _refresh_stats(self) -> None:
+        setup = self.session.setup
+        stats = setup_stats(
+            self.index.default, setup, self.session.weight_memory_bytes(setup), self._fp32_bytes
+        )
+        self.stats_panel.value = stats_html(stats)
+
+    def _refresh_history(self) -> None:
+        h = self.history
+        self.history_bar.sync(h.can_undo, h.can_redo, h.label)
