@@ -19,7 +19,8 @@ if TYPE_CHECKING:
 
 
 def _quote(text: str) -> str:
-    return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # Only quotes are escaped: a backslash sequence such as "\n" is dot's own line break.
+    return '"' + text.replace('"', '\\"') + '"'
 
 
 def to_pydot(graph: Graph, annotations: Mapping[int, str] | None = None) -> pydot.Dot:

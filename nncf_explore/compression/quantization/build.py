@@ -68,45 +68,60 @@ def _unify_groups(points: list[QuantizationPoint]) -> list[QuantizationPoint]:
     return out
 
 
-def _scope_entries(config: Mapping[str, Any], section: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
-    def listed(value: Any) -> list[str]:
-        return [] if value is None else [value] if isinstance(value, str) else list(value)
+def _listed(value: Any) -> list[str]:
+    return [] if value is None else [value] if isinstance(value, str) else list(value)
 
+
+def _scope_entries(
+    config: Mapping[str, Any], section: Mapping[str, Any]
+) -> Iterable[tuple[str, str, bool, bool]]:
+    """``(where, entry, is_top_level, validate)`` for every scope entry of the config."""
+    section_validates = section.get("validate_scopes", True) is not False
     for key in ("ignored_scopes", "target_scopes"):
-        for entry in listed(config.get(key)):
-            yield key, entry
-        for entry in listed(section.get(key)):
-            yield f"compression.{key}", entry
+        for entry in _listed(config.get(key)):
+            yield key, entry, True, section_validates
+        for entry in _listed(section.get(key)):
+            yield f"compression.{key}", entry, False, section_validates
         for group in ("weights", "activations"):
-            for entry in listed(section.get(group, {}).get(key)):
-                yield f"compression.{group}.{key}", entry
+            validates = section.get(group, {}).get("validate_scopes", section_validates) is not False
+            for entry in _listed(section.get(group, {}).get(key)):
+                yield f"compression.{group}.{key}", entry, False, validates
     for group in ("weights", "activations"):
         for entry in section.get("scope_overrides", {}).get(group, {}):
-            yield f"compression.scope_overrides.{group}", entry
+            yield f"compression.scope_overrides.{group}", entry, False, section_validates
 
 
 def validate_scopes(
     graph: Graph, points: list[QuantizationPoint], config: Mapping[str, Any], section: Mapping[str, Any]
 ) -> None:
-    """NNCF's ``validate_scopes``: every scope entry must match a node, a module scope or a quantizer id.
+    """NNCF's ``validate_scopes``: every scope entry must match something.
+
+    Top-level entries may name a node or a module scope (``Net/Conv2d[conv1]``),
+    as NNCF matched them against modules; algorithm-level entries name nodes or
+    quantizer ids, which is what placement matches them against.
 
     Raises:
         ConfigError: Naming the entry, where it is, and the closest names.
     """
-    if section.get("validate_scopes", True) is False:
-        return
     names = [n.name for n in graph.nodes] + [p.id for p in points]
-    scopes = {n.scope for n in graph.nodes}
-    for where, entry in _scope_entries(config, section):
-        if any(matches_pattern(entry, name) for name in names) or any(
-            matches_pattern(entry, s) for s in scopes
-        ):
+    scopes = sorted({n.scope for n in graph.nodes})
+    for where, entry, top_level, validate in _scope_entries(config, section):
+        if not validate:
             continue
+        candidates = names + scopes if top_level else names
+        if any(matches_pattern(entry, name) for name in candidates):
+            continue
+        hint = did_you_mean(normalize_node_name(entry), candidates) or "."
+        module_note = (
+            ""
+            if top_level or not any(matches_pattern(entry, s) for s in scopes)
+            else f" {entry!r} is a module scope: here entries name nodes, so use '{{re}}{entry}/' for the "
+            "module's ops, or move it to the top-level ignored_scopes (weights only, as in NNCF)."
+        )
         raise ConfigError(
-            f"{where}: no match has been found among the model operations for {entry!r}"
-            f"{did_you_mean(normalize_node_name(entry), names)}. Names follow NNCF's scheme "
-            "'{scope}/{op}_{call_order}' (see original_graph.dot or the Explorer); prefix an entry with "
-            "'{re}' for a regex, or set validate_scopes: false"
+            f"{where}: no match has been found among the model operations for {entry!r}{hint}{module_note} "
+            "Names follow NNCF's scheme '{scope}/{op}_{call_order}' (see original_graph.dot or the "
+            "Explorer); prefix an entry with '{re}' for a regex, or set validate_scopes: false"
         )
 
 

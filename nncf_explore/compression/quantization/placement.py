@@ -152,6 +152,8 @@ class _Placer:
 
     def _move_up(self, producer: Node, request: _Request) -> None:
         trait = self.trait(producer)
+        if trait is Trait.OUTPUT_AS_WEIGHTS:
+            return  # an embedding's output rows are its (quantized) weight rows: nothing more to quantize
         single_group = len(self.group_of[producer.id]) == 1
         inputs = [e for e in self.graph.in_edges(producer.id) if not e.is_integer]
         per_tensor = all(not q.per_channel for q in request.qconfigs)
@@ -198,6 +200,7 @@ class _Placer:
             mode="symmetric" if qconfig.mode == "symmetric" else "asymmetric",
             per_channel=per_channel,
             signed=self.settings.activations.signed,
+            logarithm_scale=self.settings.activations.logarithm_scale,
         )
         return QuantizationPoint(
             kind="activation",

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from nncf_explore.compression.quantization.hardware import allowed_bits, hardware_of
 from nncf_explore.config.sections import resolve
-from nncf_explore.errors import ConfigError
+from nncf_explore.errors import ConfigError, ConfigWarning
 
 ALGORITHM = "quantization"
 
@@ -32,6 +33,7 @@ class GroupSettings:
     mode: str
     per_channel: bool | None  # None: the hardware config decides
     signed: bool | None
+    logarithm_scale: bool
     ignored_scopes: tuple[str, ...]
     target_scopes: tuple[str, ...] | None
     validate_scopes: bool
@@ -70,6 +72,7 @@ def _group(section: Mapping[str, Any], name: str, preset_mode: str) -> GroupSett
         mode=str(group.get("mode", preset_mode)),
         per_channel=group.get("per_channel"),
         signed=group.get("signed"),
+        logarithm_scale=bool(resolve(group, "logarithm_scale", algorithm=ALGORITHM, under=name)),
         ignored_scopes=_scopes(group.get("ignored_scopes")) + algo_ignored,
         target_scopes=None if target is None else _scopes(target),
         validate_scopes=bool(group.get("validate_scopes", section_value(section, "validate_scopes"))),
@@ -129,7 +132,37 @@ def resolve_settings(config: Mapping[str, Any], section: Mapping[str, Any]) -> Q
         unified_scale_ops=tuple(tuple(group) for group in unified),
     )
     check_hardware_constraints(settings)
+    _warn_unapplied(config, section)
     return settings
+
+
+def _warn_unapplied(config: Mapping[str, Any], section: Mapping[str, Any]) -> None:
+    # Valid NNCF keys that nncf_explore does not act on: say so instead of ignoring them silently.
+    unapplied = [
+        key
+        for key, present in (
+            (
+                "compression_lr_multiplier",
+                "compression_lr_multiplier" in section or "compression_lr_multiplier" in config,
+            ),
+            (
+                "scope_overrides.<group>.<scope>.initializer",
+                any(
+                    "initializer" in values
+                    for group in section.get("scope_overrides", {}).values()
+                    for values in group.values()
+                ),
+            ),
+        )
+        if present
+    ]
+    if unapplied:
+        warnings.warn(
+            f"nncf_explore does not implement {', '.join(unapplied)} yet; these settings are ignored "
+            "(use per-layer initializer.range entries with target_scopes for per-scope range init)",
+            ConfigWarning,
+            stacklevel=4,
+        )
 
 
 def hardware_hint(device: str) -> str:

@@ -76,6 +76,7 @@ def _weight_spec(node: Node, settings: QuantizationSettings, first_conv: str | N
         signed=signed,
         narrow_range=group.bits == 8 and not half,
         half_range=half,
+        logarithm_scale=group.logarithm_scale,
     )
 
 
