@@ -108,7 +108,8 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
     )
     jupyter = Path(sys.executable).parent / "jupyter"
     command = [str(jupyter), "lab", "--no-browser", f"--port={port}", f"--IdentityProvider.token={TOKEN}",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={tmp_path}"]
+               "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={tmp_path}",
+               "--LabApp.expose_app_in_browser=True"]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 (closed in teardown)
@@ -168,10 +169,29 @@ def _click_node(page: Any, pattern: str) -> None:
     page.wait_for_selector(f".nxe-node-title:has-text('{pattern}')", timeout=20000)
 
 
+KERNEL_READY_JS = """() => {
+  const app = window.jupyterapp;
+  const panel = app && app.shell.currentWidget;
+  const kernel = panel && panel.sessionContext && panel.sessionContext.session
+                 && panel.sessionContext.session.kernel;
+  return kernel && kernel.status === 'idle';
+}"""
+
+
+def _run(page: Any, command: str, cell: int | None = None) -> None:
+    """Run a JupyterLab command on the open notebook (the app is exposed by the server flag)."""
+    page.evaluate(
+        """([command, cell]) => {
+             const panel = window.jupyterapp.shell.currentWidget;
+             if (cell !== null) { panel.content.activeCellIndex = cell; }
+             return window.jupyterapp.commands.execute(command);
+           }""",
+        [command, cell],
+    )
+
+
 def _run_report_cell(page: Any) -> None:
-    cell = page.locator(".jp-Notebook .jp-Cell").nth(1)
-    cell.locator(".jp-InputArea-editor").click()
-    page.keyboard.press("Shift+Enter")
+    _run(page, "notebook:run-cell", cell=1)
 
 
 def test_explorer_in_jupyterlab(lab: dict[str, Any]) -> None:
@@ -186,12 +206,18 @@ def test_explorer_in_jupyterlab(lab: dict[str, Any]) -> None:
         try:
             page = context.new_page()
             page.goto(url)
-            page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=90000)
+            page.wait_for_selector(".jp-Notebook", timeout=90000)
             if page.locator(".jp-Dialog").count():
                 page.locator(".jp-Dialog button.jp-mod-accept").click()
-            page.locator(".lm-MenuBar-itemLabel", has_text="Run").first.click()
-            page.get_by_role("menuitem", name="Run All Cells", exact=True).click()
-            page.wait_for_selector(".nxe-graph .js-plotly-plot .nsewdrag", timeout=120000)
+            page.wait_for_function(KERNEL_READY_JS, timeout=90000)
+            _run(page, "notebook:run-all-cells")
+            try:
+                page.wait_for_selector(".nxe-graph .js-plotly-plot .nsewdrag", timeout=120000)
+            except Exception:
+                page.screenshot(path=str(lab["dir"].parent / "explorer-failure.png"), full_page=True)
+                raise AssertionError(
+                    "the Explorer's plot did not render; page text: " + page.inner_text("body")[-3000:]
+                ) from None
             before = _states(lab["state"], 1)[0]
             json_before = page.locator(".nxe-json").first.inner_text()
 
@@ -211,7 +237,7 @@ def test_explorer_in_jupyterlab(lab: dict[str, Any]) -> None:
             page.wait_for_timeout(500)
             shot = ROOT / "docs" / "assets" / "explorer.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
-            page.screenshot(path=str(shot), full_page=True)
+            page.locator(".nxe-explorer").first.screenshot(path=str(shot))
 
             _run_report_cell(page)
             after = _states(lab["state"], 2)[1]
