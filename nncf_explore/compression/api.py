@@ -9,18 +9,20 @@ result.
 from __future__ import annotations
 
 import copy
+import itertools
 import os
 import warnings
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
+from torch import Tensor, nn
 
 from nncf_explore.compression.controller import CompositeController, ModelController
 from nncf_explore.compression.init_data import batch_inputs
 from nncf_explore.compression.interface import is_compressed
-from nncf_explore.compression.model import compress_model
+from nncf_explore.compression.model import compress_model, nncf_interface
 from nncf_explore.compression.quantization.build import build_quantizer_setup
 from nncf_explore.compression.quantization.controller import BUILDER_STATE_VERSION, QuantizationController
 from nncf_explore.compression.quantization.settings import resolve_settings
@@ -28,7 +30,7 @@ from nncf_explore.compression.quantization.setup import QuantizerSetup
 from nncf_explore.compression.runtime import INTERFACE_NAME
 from nncf_explore.config.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from nncf_explore.config.nncf_config import NNCFConfig
-from nncf_explore.errors import ConfigError
+from nncf_explore.errors import ConfigError, did_you_mean
 from nncf_explore.graph.inputs import make_mock_inputs
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.trace import DummyForward, trace_model
@@ -47,22 +49,61 @@ def as_config(config: NNCFConfig | Mapping[str, Any]) -> NNCFConfig:
     raise TypeError(f"config must be an NNCFConfig or a dict, not {type(config).__name__}")
 
 
+@dataclass(frozen=True)
+class _Fp32Source:
+    """How to get back the FP32 model a compressed model was made from.
+
+    ``create_compressed_model`` changes one thing in its copy besides adding quantizers:
+    BatchNorm adaptation overwrites the running statistics.  ``buffers`` keeps them as they
+    were; ``versions`` are the version counters of the copy's own parameters and buffers when
+    it was returned.  While they are unchanged the copy has been neither trained nor edited,
+    so a re-run cell can start again from exactly the same FP32 model and give the same result.
+    """
+
+    buffers: dict[str, Tensor]
+    versions: dict[str, int]
+
+
+_FP32_SOURCE = "_nncf_fp32_source"
+
+
+def _user_tensors(model: nn.Module) -> Iterator[tuple[str, Tensor]]:
+    prefix = INTERFACE_NAME + "."
+    for name, tensor in itertools.chain(model.named_parameters(), model.named_buffers()):
+        if not name.startswith(prefix):
+            yield name, tensor
+
+
+def _versions(model: nn.Module) -> dict[str, int]:
+    return {name: tensor._version for name, tensor in _user_tensors(model)}
+
+
 def fp32_model(model: nn.Module) -> nn.Module:
     """``model`` itself, or for a compressed model a plain copy of it without quantizers.
 
-    This is what makes a re-run notebook cell (``ctrl, model = create_compressed_model(model, cfg)``) safe.
+    This is what makes a re-run notebook cell (``ctrl, model = create_compressed_model(model, cfg)``)
+    safe: an untouched compressed model gives back the FP32 model it was made from (BatchNorm
+    statistics from before adaptation included), so the re-run gives the same result; a trained
+    or edited one gives its current weights.
     """
     if not is_compressed(model):
         return model
-    warnings.warn(
-        "create_compressed_model got an already compressed model (a re-run notebook cell?): "
-        "compressing a plain copy of its current FP32 weights instead",
-        stacklevel=3,
-    )
     clean = copy.deepcopy(model)
     del clean._modules[INTERFACE_NAME]
-    clean.__dict__.pop("forward", None)
-    clean.__dict__.pop("nncf", None)
+    for attribute in ("forward", "nncf", _FP32_SOURCE):
+        clean.__dict__.pop(attribute, None)
+    source = model.__dict__.get(_FP32_SOURCE)
+    if isinstance(source, _Fp32Source) and source.versions == _versions(model):
+        with torch.no_grad():
+            for name, value in source.buffers.items():
+                clean.get_buffer(name).copy_(value)
+        what = "compressing the FP32 model it was made from again"
+    else:
+        what = "it was changed since (trained or loaded), so compressing a plain copy of its current weights"
+    warnings.warn(
+        f"create_compressed_model got an already compressed model (a re-run notebook cell?): {what}",
+        stacklevel=3,
+    )
     return clean
 
 
@@ -107,7 +148,9 @@ def _trace(
             marked_args, marked_kwargs = marker(args, kwargs)
             return m(*marked_args, **marked_kwargs)
 
-        graph = trace_model(model, dummy_forward_fn=first_batch, wrap_inputs_fn=marker, wrap_outputs_fn=wrap_outputs_fn)
+        graph = trace_model(
+            model, dummy_forward_fn=first_batch, wrap_inputs_fn=marker, wrap_outputs_fn=wrap_outputs_fn
+        )
         return graph, (args, kwargs)
     graph = trace_model(
         model,
@@ -127,9 +170,39 @@ def _mark_tensors(args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs]:
 
 
 def _dump(graph: Graph, log_dir: str, name: str, annotations: Mapping[int, str] | None = None) -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized() and torch.distributed.get_rank():
+    if (
+        torch.distributed.is_available()
+        and torch.distributed.is_initialized()
+        and torch.distributed.get_rank()
+    ):
         return
     graph.dump_dot(os.path.join(log_dir, name), annotations)
+
+
+def _builder_state(compression_state: Mapping[str, Any], name: str) -> Mapping[str, Any]:
+    if not isinstance(compression_state, Mapping) or "builder_state" not in compression_state:
+        looks_like = (
+            "a checkpoint or model state_dict"
+            if isinstance(compression_state, Mapping)
+            and (
+                "state_dict" in compression_state
+                or any(isinstance(v, Tensor) for v in compression_state.values())
+            )
+            else f"a {type(compression_state).__name__} without a 'builder_state' key"
+        )
+        raise ConfigError(
+            f"compression_state is {looks_like}, not the output of ctrl.get_compression_state(); pass "
+            "checkpoint['compression_state'] here and load checkpoint['state_dict'] with "
+            "model.load_state_dict() afterwards"
+        )
+    state = compression_state["builder_state"].get(name)
+    if not isinstance(state, Mapping):
+        saved = sorted(compression_state["builder_state"])
+        raise ConfigError(
+            f"compression_state has no builder_state.{name} entry (it holds {saved}): it was saved with "
+            "another config; pass the compression_state saved with this config"
+        )
+    return state
 
 
 def _quantizer_setup(
@@ -137,18 +210,30 @@ def _quantizer_setup(
 ) -> QuantizerSetup:
     if compression_state is None:
         return build_quantizer_setup(graph, config, section)
-    state = compression_state.get("builder_state", {}).get("quantization")
-    if state is None:
-        raise ConfigError(
-            "compression_state has no builder_state.quantization entry: it was saved from a model without "
-            "quantization; pass the compression_state saved with this config"
-        )
+    state = _builder_state(compression_state, "quantization")
     if state.get("version") != BUILDER_STATE_VERSION:
         raise ConfigError(
             f"compression_state builder_state.quantization.version is {state.get('version')!r}; this "
             f"nncf_explore reads version {BUILDER_STATE_VERSION} (NNCF's own states are not readable)"
         )
-    return QuantizerSetup.from_dict(state["quantizer_setup"])
+    try:
+        setup = QuantizerSetup.from_dict(state["quantizer_setup"])
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise ConfigError(
+            f"compression_state builder_state.quantization.quantizer_setup is malformed "
+            f"({type(exc).__name__}: {exc}); pass the compression_state exactly as get_compression_state() "
+            "returned it"
+        ) from exc
+    missing = [p.target_node for p in setup if p.target_node not in graph]
+    if missing:
+        suggestion = did_you_mean(missing[0], (n.name for n in graph.nodes))
+        raise ConfigError(
+            "compression_state places quantizers on nodes this model's graph does not have "
+            f"({len(missing)} of them, e.g. {missing[0]!r}{suggestion}). It was saved for another model or "
+            "other input_info; "
+            "create the model without compression_state, or with the model and config it was saved with"
+        )
+    return setup
 
 
 def create_compressed_model(
@@ -201,27 +286,34 @@ def create_compressed_model(
     for section in sections:
         if section.name not in SUPPORTED_ALGORITHMS:
             raise ConfigError(
-                f"{section.path}.algorithm: {section.name!r} is valid NNCF but not implemented by nncf_explore; "
-                f"supported: {list(SUPPORTED_ALGORITHMS)}"
+                f"{section.path}.algorithm: {section.name!r} is valid NNCF but not implemented by "
+                f"nncf_explore; supported: {list(SUPPORTED_ALGORITHMS)}"
             )
     quant = next((s for s in sections if s.name == "quantization"), None)
     setup = QuantizerSetup()
     if quant is not None:
         setup = _quantizer_setup(graph, config, quant.data, compression_state)
-    compressed = compress_model(model, graph, setup, wrap_inputs_fn=wrap_inputs_fn, wrap_outputs_fn=wrap_outputs_fn)
+    compressed = compress_model(
+        model, graph, setup, wrap_inputs_fn=wrap_inputs_fn, wrap_outputs_fn=wrap_outputs_fn
+    )
     controllers: list[ModelController] = []
     for section in sections:
         if section.name == "quantization":
-            controllers.append(_quantization(compressed, config, section.data, example_inputs, compression_state))
+            controllers.append(
+                _quantization(compressed, config, section.data, example_inputs, compression_state)
+            )
         else:
             controllers.append(_sparsity(compressed, config, section.data, example_inputs, graph))
+    adapted: dict[str, Tensor] = {}
     if compression_state is None:
-        _adapt_batchnorm(compressed, config, sections)
+        adapted = _adapt_batchnorm(compressed, config, sections)
     ctrl = _controller(compressed, example_inputs, controllers)
     if compression_state is not None and "ctrl_state" in compression_state:
         ctrl.load_state(compression_state["ctrl_state"])
     if dump_graphs:
-        _dump(graph, log_dir, "compressed_graph.dot", compressed.nncf.quantizer_annotations())  # type: ignore[operator]
+        _dump(graph, log_dir, "compressed_graph.dot", nncf_interface(compressed).quantizer_annotations())
+    if adapted:
+        object.__setattr__(compressed, _FP32_SOURCE, _Fp32Source(adapted, _versions(compressed)))
     return ctrl, compressed
 
 
@@ -255,7 +347,7 @@ def _quantization(
                 stacklevel=3,
             )
         else:
-            compressed.nncf.init_range(loader, range_config)  # type: ignore[operator]
+            nncf_interface(compressed).init_range(loader, range_config)
     return ctrl
 
 
@@ -271,15 +363,26 @@ def _sparsity(
     return MagnitudeSparsityController(compressed, example_inputs, section, graph)
 
 
-def _adapt_batchnorm(compressed: nn.Module, config: NNCFConfig, sections: list[Any]) -> None:
+def _adapt_batchnorm(compressed: nn.Module, config: NNCFConfig, sections: list[Any]) -> dict[str, Tensor]:
+    """Run BatchNorm adaptation if a loader is registered; the BatchNorm buffers as they were before."""
     loader = _init_loader(config, BNAdaptationInitArgs)
     if loader is None or not sections:
-        return
+        return {}
+    from torch.nn.modules.batchnorm import _BatchNorm
+
     from nncf_explore.compression.batchnorm_adaptation import adapt_batchnorm
 
     samples = max(int(s.get("initializer.batchnorm_adaptation.num_bn_adaptation_samples")) for s in sections)
-    if samples > 0:
-        adapt_batchnorm(compressed, loader, samples)
+    if samples <= 0:
+        return {}
+    before = {
+        f"{owner}.{name}" if owner else name: buffer.detach().clone()
+        for owner, module in compressed.named_modules()
+        if isinstance(module, _BatchNorm)
+        for name, buffer in module.named_buffers(recurse=False)
+    }
+    adapt_batchnorm(compressed, loader, samples)
+    return before
 
 
 def load_state(model: nn.Module, state_dict: Mapping[str, Any], is_resume: bool = False) -> int:

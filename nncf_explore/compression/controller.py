@@ -29,7 +29,7 @@ class CompressionStage(enum.IntEnum):
     PARTIALLY_COMPRESSED = 1
     FULLY_COMPRESSED = 2
 
-    def __add__(self, other: object) -> CompressionStage:  # type: ignore[override]
+    def __add__(self, other: object) -> CompressionStage:
         if not isinstance(other, CompressionStage):
             return NotImplemented
         return self if self == other else CompressionStage.PARTIALLY_COMPRESSED
@@ -48,9 +48,9 @@ class CompressionLoss:
             total = total + term()
         return total
 
-    def get_state(self) -> None:
+    def get_state(self) -> dict[str, Any] | None:
         """Stateless (NNCF stores ``None`` too)."""
-        return
+        return None
 
     def load_state(self, state: Any) -> None:
         """Nothing to restore."""
@@ -109,7 +109,8 @@ class ModelController:
         """JSON-serialisable ``{"builder_state": ..., "ctrl_state": ...}``; save it beside the state dict.
 
         Example:
-            ``torch.save({"state_dict": model.state_dict(), "compression_state": ctrl.get_compression_state()}, path)``
+            ``torch.save({"state_dict": model.state_dict(),
+            "compression_state": ctrl.get_compression_state()}, path)``
         """
         return {"builder_state": self.builder_state(), "ctrl_state": self.get_state()}
 
@@ -158,7 +159,9 @@ class ModelController:
                 tracing inputs cut to batch 1.
         """
         self.prepare_for_export()
-        export_onnx(self.model, save_path, self._export_args(model_args), save_format, input_names, output_names)
+        export_onnx(
+            self.model, save_path, self._export_args(model_args), save_format, input_names, output_names
+        )
 
     def strip(self, do_copy: bool = True) -> nn.Module:
         """A plain torch model that computes what the compressed model computes.
@@ -166,9 +169,10 @@ class ModelController:
         The result is a ``torch.fx.GraphModule`` (from ``torch.export``) with the
         fake-quantize ops in its graph and no nncf_explore object inside; it
         follows the traced path (as the quantizers do) and accepts any batch size.
-        ``do_copy`` is accepted for NNCF compatibility: the compressed model is never changed.
+        The compressed model is never changed; with ``do_copy=False`` the result shares
+        weights and quantizer parameters with it (cheaper, but later training shows through).
         """
-        return strip_model(self.model, self._export_args(None))
+        return strip_model(self.model, self._export_args(None), do_copy)
 
     def _export_args(self, model_args: tuple[Any, ...] | None) -> tuple[Args, Kwargs]:
         if model_args is not None:
@@ -188,7 +192,9 @@ class CompositeController(ModelController):
 
     name = "composite"
 
-    def __init__(self, model: nn.Module, example_inputs: tuple[Args, Kwargs], children: Sequence[ModelController]):
+    def __init__(
+        self, model: nn.Module, example_inputs: tuple[Args, Kwargs], children: Sequence[ModelController]
+    ):
         super().__init__(model, example_inputs)
         self.child_ctrls = list(children)
         self.scheduler = CompositeScheduler([c.scheduler for c in self.child_ctrls])

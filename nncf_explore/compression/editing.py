@@ -17,6 +17,7 @@ from torch import nn
 
 from nncf_explore.compression.api import as_config, create_compressed_model
 from nncf_explore.compression.controller import CompositeController, ModelController
+from nncf_explore.compression.model import nncf_interface
 from nncf_explore.compression.quantization.build import build_quantizer_setup
 from nncf_explore.compression.quantization.config_gen import config_from_setup, quantization_section
 from nncf_explore.compression.quantization.controller import QuantizationController, weight_memory
@@ -102,7 +103,7 @@ class EditSession:
     @property
     def graph(self) -> Graph:
         """The traced graph."""
-        graph: Graph = self.compressed_model.nncf.get_original_graph()  # type: ignore[operator]
+        graph: Graph = nncf_interface(self.compressed_model).get_original_graph()
         return graph
 
     @property
@@ -140,7 +141,10 @@ class EditSession:
         for point in new_default:
             if point.id not in setup:
                 continue
-            wanted, was = setup.get(point.id).spec, old_default.get(point.id).spec if point.id in old_default else None
+            wanted, was = (
+                setup.get(point.id).spec,
+                old_default.get(point.id).spec if point.id in old_default else None,
+            )
             changes = {
                 key: getattr(wanted, key)
                 for key in ("bits", "mode", "per_channel")

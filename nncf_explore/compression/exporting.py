@@ -9,7 +9,9 @@ values because the low-bit grid is a subset of the int8/uint8 grid.
 
 from __future__ import annotations
 
+import copy
 import functools
+import inspect
 import os
 import tempfile
 import warnings
@@ -56,7 +58,9 @@ def _identity(x: Tensor) -> Tensor:
 
 
 @contextmanager
-def _quantizer_forwards(model: nn.Module, make: Callable[[BaseQuantizer], Callable[[Tensor], Tensor]]) -> Iterator[None]:
+def _quantizer_forwards(
+    model: nn.Module, make: Callable[[BaseQuantizer], Callable[[Tensor], Tensor]]
+) -> Iterator[None]:
     """Give every quantizer of ``model`` the forward ``make(quantizer)`` while the block runs."""
     if not is_compressed(model):
         yield
@@ -88,9 +92,13 @@ def _opset(save_format: str | None) -> int:
     if save_format.startswith("onnx_") and save_format[5:].isdigit():
         opset = int(save_format[5:])
         if opset < 13:
-            raise ValueError(f"save_format {save_format!r}: per-channel QuantizeLinear needs opset 13 or newer")
+            raise ValueError(
+                f"save_format {save_format!r}: per-channel QuantizeLinear needs opset 13 or newer"
+            )
         return opset
-    raise ValueError(f"save_format {save_format!r} is not supported; use 'onnx' or 'onnx_<opset>' (e.g. 'onnx_17')")
+    raise ValueError(
+        f"save_format {save_format!r} is not supported; use 'onnx' or 'onnx_<opset>' (e.g. 'onnx_17')"
+    )
 
 
 def _atomic_target(path: str | os.PathLike[str]) -> tuple[str, str]:
@@ -138,13 +146,39 @@ def export_onnx(
             os.unlink(tmp)
 
 
-def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs]) -> nn.Module:
+@contextmanager
+def _function_forward(model: nn.Module) -> Iterator[None]:
+    """Give ``model`` a plain-function instance ``forward`` while the block runs.
+
+    ``torch.export`` reads ``model.forward.__code__``; a compressed model's forward is a
+    callable object, so it gets a function with the same signature that calls it.
+    """
+    own = model.__dict__.get("forward")
+    if own is None:
+        yield
+        return
+
+    def forward(*args: Any, **kwargs: Any) -> Any:
+        return own(*args, **kwargs)
+
+    forward.__signature__ = inspect.signature(own)  # type: ignore[attr-defined]
+    object.__setattr__(model, "forward", forward)
+    try:
+        yield
+    finally:
+        object.__setattr__(model, "forward", own)
+
+
+def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs], do_copy: bool = True) -> nn.Module:
     """A plain ``torch.fx.GraphModule`` computing ``model``'s eval-mode forward, quantization kept.
 
-    The batch dimension is left dynamic where the model allows it.
+    The batch dimension is left dynamic where the model allows it.  ``torch.export`` lets the
+    result share parameters and buffers with ``model``; ``do_copy`` gives it its own.
     """
     # A batch of 1 would make torch.export specialise the batch size; capture with 2.
-    args = tuple(torch.cat([a[0:1], a[0:1]]) if isinstance(a, Tensor) and a.dim() > 0 else a for a in inputs[0])
+    args = tuple(
+        torch.cat([a[0:1], a[0:1]]) if isinstance(a, Tensor) and a.dim() > 0 else a for a in inputs[0]
+    )
     kwargs = inputs[1]
 
     def batch_dynamic(value: Any) -> Any:
@@ -153,10 +187,17 @@ def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs]) -> nn.Module:
         return None
 
     dynamic = None if kwargs else tuple(batch_dynamic(a) for a in args)
-    with _eval_no_grad(model), _quantizer_forwards(model, _frozen_forward):
+    with _eval_no_grad(model), _quantizer_forwards(model, _frozen_forward), _function_forward(model):
         try:
-            program = torch.export.export(model, args, kwargs=kwargs or None, dynamic_shapes=dynamic, strict=False)
+            program = torch.export.export(
+                model, args, kwargs=kwargs or None, dynamic_shapes=dynamic, strict=False
+            )
         except Exception:  # a model that cannot vary its batch size exports with a static one
             program = torch.export.export(model, args, kwargs=kwargs or None, strict=False)
     stripped: nn.Module = program.module()
-    return stripped
+    if not do_copy:
+        return stripped
+    with warnings.catch_warnings():  # torch's own pytree pickling, not actionable here
+        warnings.filterwarnings("ignore", message=".*LeafSpec.*", category=FutureWarning)
+        copied: nn.Module = copy.deepcopy(stripped)
+    return copied

@@ -138,6 +138,20 @@ def compress_model(
     return compressed
 
 
+def nncf_interface(model: nn.Module) -> NNCFInterface:
+    """``model.nncf``, typed (``nn.Module.__getattr__`` types ``model.nncf`` as ``Tensor | Module``).
+
+    Raises:
+        ValueError: ``model`` is not compressed.
+    """
+    compression_interface(model)
+    view = model.__dict__.get("nncf")
+    if not isinstance(view, NNCFInterface):
+        view = NNCFInterface(model)
+        object.__setattr__(model, "nncf", view)
+    return view
+
+
 def _reusable(
     interface: CompressionInterface, group: list[QuantizationPoint], slot: Slot
 ) -> BaseQuantizer | None:

@@ -46,7 +46,8 @@ class MagnitudeSparsityController(ModelController):
             return resolve(section, path, algorithm=ALGORITHM)
 
         target = section.get("target_scopes")
-        self.weights = sparsifiable_weights(graph, _scopes(section.get("ignored_scopes")), _scopes(target) if target else None)
+        ignored = _scopes(section.get("ignored_scopes"))
+        self.weights = sparsifiable_weights(graph, ignored, _scopes(target) if target else None)
         self.importance = str(get("params.weight_importance"))
         self.mode = str(get("params.sparsity_level_setting_mode"))
         interface = compression_interface(model)

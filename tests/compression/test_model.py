@@ -15,7 +15,7 @@ import torch.multiprocessing as mp
 from torch import nn
 
 from nncf_explore.compression.interface import CompressionInterface, is_compressed
-from nncf_explore.compression.model import apply_setup, compress_model
+from nncf_explore.compression.model import apply_setup, compress_model, nncf_interface
 from nncf_explore.compression.quantization.build import build_quantizer_setup
 from nncf_explore.compression.quantization.quantizers import AsymmetricQuantizer
 from nncf_explore.compression.quantization.range_stats import RangeInitWarning
@@ -100,6 +100,9 @@ def test_compressing_twice_gives_equal_models_and_a_compressed_model_is_refused(
         torch.testing.assert_close(first(x), second(x), rtol=0, atol=0)
     with pytest.raises(ValueError, match="already compressed"):
         compress_model(first, graph, tiny_setup())
+    assert nncf_interface(first) is first.nncf
+    with pytest.raises(ValueError, match="not a compressed model; use the model returned by"):
+        nncf_interface(model)
 
 
 def test_training_updates_weights_and_scales() -> None:

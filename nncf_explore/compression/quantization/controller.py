@@ -10,12 +10,14 @@ from torch import nn
 
 from nncf_explore.compression.controller import CompressionStage, ModelController
 from nncf_explore.compression.interface import compression_interface
+from nncf_explore.compression.model import nncf_interface
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.quantization.settings import QuantizationSettings
 from nncf_explore.compression.quantization.setup import QuantizerSetup
 from nncf_explore.compression.quantization.weights import WEIGHTED_CATEGORIES, weight_skip_reason
 from nncf_explore.compression.schedulers import StagedQuantizationScheduler
 from nncf_explore.compression.statistics import NNCFStatistics, QuantizationStatistics, UnquantizedWeight
+from nncf_explore.graph.ir import Graph, Node
 from nncf_explore.graph.ops import OpCategory
 from nncf_explore.graph.tracking import Args, Kwargs
 
@@ -111,13 +113,14 @@ class QuantizationController(ModelController):
 
     def init_range(self, loader: Iterable[Any] | None = None) -> None:
         """Re-run range initialisation (quantizers off while statistics are collected)."""
-        self.model.nncf.init_range(  # type: ignore[operator]
-            loader if loader is not None else self.init_loader, self.section.get("initializer", {}).get("range")
+        nncf_interface(self.model).init_range(
+            loader if loader is not None else self.init_loader,
+            self.section.get("initializer", {}).get("range"),
         )
 
     def apply_setup(self, setup: QuantizerSetup) -> list[str]:
         """Switch to another setup without re-tracing; changed quantizers reuse range statistics."""
-        rebuilt: list[str] = self.model.nncf.apply_setup(setup)  # type: ignore[operator]
+        rebuilt: list[str] = nncf_interface(self.model).apply_setup(setup)
         return rebuilt
 
     def distributed(self) -> None:
@@ -143,29 +146,14 @@ class QuantizationController(ModelController):
 
     def quantization_statistics(self) -> QuantizationStatistics:
         """Counts, bit widths, memory, and every weighted op left in floating point with the reason."""
-        setup, graph = self.setup, self.model.nncf.get_original_graph()  # type: ignore[operator]
+        setup, graph = self.setup, nncf_interface(self.model).get_original_graph()
         quantizers = self.all_quantizations
-        quantized = {p.weight_param: p for p in setup.weights}
-        unquantized, seen = [], set()
-        for node in graph.nodes:
-            weight = node.weight
-            if weight is None or weight in seen or weight in quantized:
-                continue
-            if node.category not in WEIGHTED_CATEGORIES and node.category is not OpCategory.RECURRENT:
-                continue
-            seen.add(weight)
-            reason = weight_skip_reason(node, self.settings) or "turned off (ignored_scopes or the Explorer)"
-            unquantized.append(UnquantizedWeight(node.name, weight, reason))
-        recurrent = [n for n in graph.nodes if n.category is OpCategory.RECURRENT]
-        for node in recurrent:
-            for param in sorted(set(node.params.values()) - seen):
-                seen.add(param)
-                unquantized.append(UnquantizedWeight(node.name, param, weight_skip_reason(node, self.settings) or ""))
+        unquantized = unquantized_weights(graph, setup, self.settings)
         return QuantizationStatistics.from_setup(
             setup,
             signed={qid: q.signed for qid, q in quantizers.items()},
             enabled={qid: q.is_enabled for qid, q in quantizers.items()},
-            potential_weights=len(quantized) + len(unquantized),
+            potential_weights=len({p.weight_param for p in setup.weights}) + len(unquantized),
             unquantized_weights=unquantized,
             weight_bytes=weight_memory(self.model, setup),
             notes=("BatchNorm/LayerNorm/GroupNorm weights are not quantized (as in NNCF).",),
@@ -173,6 +161,32 @@ class QuantizationController(ModelController):
 
     def builder_state(self) -> dict[str, Any]:
         return {self.name: {"quantizer_setup": self.setup.to_dict(), "version": BUILDER_STATE_VERSION}}
+
+
+def _weight_matrices(node: Node) -> list[str]:
+    if node.category is OpCategory.RECURRENT:
+        # weight_ih/weight_hh of every layer; biases are not quantized anywhere, so not listed
+        return [p for p in node.params.values() if p.rsplit(".", 1)[-1].startswith("weight")]
+    if node.weight is not None and node.category in WEIGHTED_CATEGORIES:
+        return [node.weight]
+    return []
+
+
+def unquantized_weights(
+    graph: Graph, setup: QuantizerSetup, settings: QuantizationSettings
+) -> list[UnquantizedWeight]:
+    """Every weight a weighted op uses that has no weight quantizer, once, in graph order, with the reason."""
+    quantized = {p.weight_param for p in setup.weights}
+    found: list[UnquantizedWeight] = []
+    seen: set[str] = set()
+    for node in graph.nodes:
+        for weight in _weight_matrices(node):
+            if weight in seen or weight in quantized:
+                continue
+            seen.add(weight)
+            reason = weight_skip_reason(node, settings) or "turned off (ignored_scopes or the Explorer)"
+            found.append(UnquantizedWeight(node.name, weight, reason))
+    return found
 
 
 def weight_memory(model: nn.Module, setup: QuantizerSetup) -> tuple[int, int]:
