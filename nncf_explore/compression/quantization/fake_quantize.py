@@ -120,14 +120,17 @@ class _SymmetricQuantize(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, scale_safe: Tensor, level_low: int, level_high: int) -> Tensor:
         input_low, input_range = symmetric_range(scale_safe, level_low, level_high)
-        out = _quantize_values(x, input_low, input_range, level_high - level_low + 1)
-        ctx.save_for_backward(x, input_low, input_range, out)
+        # The output is recomputed in backward rather than saved: callers may change it
+        # in place (ResNet's ``out += identity``), which would invalidate a saved tensor.
+        ctx.save_for_backward(x, input_low, input_range)
+        ctx.levels = level_high - level_low + 1
         ctx.low_over_high = level_low / level_high
-        return out
+        return _quantize_values(x, input_low, input_range, ctx.levels)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, input_low, input_range, out = ctx.saved_tensors
+        x, input_low, input_range = ctx.saved_tensors
+        out = _quantize_values(x, input_low, input_range, ctx.levels)
         grad_x, grad_range, _ = _range_grads(
             grad, x, out, input_low=input_low, input_range=input_range, low_over_high=ctx.low_over_high
         )
@@ -143,14 +146,15 @@ class _AsymmetricQuantize(torch.autograd.Function):
     ) -> Tensor:
         levels = level_high - level_low + 1
         tuned_low, tuned_range = tune_range(input_low, input_range_safe, levels)
-        out = _quantize_values(x, tuned_low, tuned_range, levels)
-        ctx.save_for_backward(x, tuned_low, tuned_range, out)
+        ctx.save_for_backward(x, tuned_low, tuned_range)  # output recomputed in backward, as above
+        ctx.levels = levels
         ctx.low_over_high = level_low / level_high
-        return out
+        return _quantize_values(x, tuned_low, tuned_range, levels)
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor | None, ...]:
-        x, tuned_low, tuned_range, out = ctx.saved_tensors
+        x, tuned_low, tuned_range = ctx.saved_tensors
+        out = _quantize_values(x, tuned_low, tuned_range, ctx.levels)
         grad_x, grad_range, grad_low = _range_grads(
             grad, x, out, input_low=tuned_low, input_range=tuned_range, low_over_high=ctx.low_over_high
         )
