@@ -19,7 +19,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from nncf_explore.graph.ir import Graph
 from nncf_explore.widgets import _layout
-from nncf_explore.widgets._figure import TRACE_NODES
+from nncf_explore.widgets._graphviz import dot_layout
+from nncf_explore.widgets._layered import layered_layout
+from nncf_explore.widgets._styles import TRACE_NODES
 from tests.widgets.fakes import FakeSession, synthetic_graph
 
 
@@ -53,12 +55,12 @@ def bench_layouts() -> None:
         keys, edges = [x.id for x in g.nodes], [(e.src, e.dst) for e in g.edges]
         report(
             f"layered, {len(g)} nodes / {len(edges)} edges",
-            timed(lambda k=keys, e=edges: _layout.layered_layout(k, e), 3),
+            timed(lambda k=keys, e=edges: layered_layout(k, e), 3),
         )
         if n <= _layout.DOT_MAX_NODES * 2 and _layout.shutil.which("dot"):
             report(
                 f"dot (nslimit/mclimit), {len(g)} nodes",
-                timed(lambda k=keys, e=edges: _layout.dot_layout(k, e), 3),
+                timed(lambda k=keys, e=edges: dot_layout(k, e, timeout=60), 3),
             )
 
 

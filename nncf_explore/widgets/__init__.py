@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from nncf_explore.widgets._session import AllowedBits, ExplorerSession
+from nncf_explore.widgets._session import ExplorerSession
 
 if TYPE_CHECKING:
     from nncf_explore.widgets.explorer import Explorer
 
-__all__ = ["AllowedBits", "Explorer", "ExplorerSession"]
+__all__ = ["Explorer", "ExplorerSession"]
 
 
 def __getattr__(name: str) -> Any:

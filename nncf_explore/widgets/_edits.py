@@ -21,7 +21,6 @@ Example:
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Generic, TypeVar
@@ -106,9 +105,10 @@ def apply_edit(
         unknown = sorted(set(edit.changes) - set(SPEC_FIELDS))
         if unknown:
             raise ConfigError(f"cannot edit {unknown}; the Explorer edits {list(SPEC_FIELDS)}")
+        # respec, not a plain replace: it applies placement's rules (narrow range at 8 bits only,
+        # scale shape follows per_channel), so the edited setup is one a config can reproduce.
         points = [
-            p.replace(spec=dataclasses.replace(p.spec, **edit.changes)) if q in targets else p
-            for p, q in zip(current.points, ids, strict=True)
+            p.respec(**edit.changes) if q in targets else p for p, q in zip(current.points, ids, strict=True)
         ]
     elif not edit.enabled:
         points = [p for p, q in zip(current.points, ids, strict=True) if q not in targets]

@@ -1,48 +1,36 @@
-"""Writing the config: atomically to a path, or as a browser download (pure, no widgets)."""
+"""Where the Explorer writes the config, and the browser download link (pure, no widgets).
+
+Writing itself is :func:`nncf_explore.config.jsonio.write_text_atomic`, the
+same atomic write ``NNCFConfig`` uses.
+"""
 
 from __future__ import annotations
 
 import base64
 import html
-import json
-import os
-import tempfile
 from pathlib import Path
-from typing import Any
 
 
-def config_text(config: dict[str, Any]) -> str:
-    """The config as the Explorer shows and writes it: 2-space JSON, keys in the session's order."""
-    return json.dumps(config, indent=2) + "\n"
+def export_path(typed: str) -> Path:
+    """The absolute file path for a path the user typed, with its folder created.
 
-
-def write_text_atomic(path: str | os.PathLike[str], text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename; return the absolute path.
-
-    A crash or a full disk never leaves half a config behind: the old file
-    stays until the new one is complete.
+    Raises:
+        ValueError: Nothing was typed.
+        IsADirectoryError: The path is a folder (the message suggests a file in it).
 
     Example:
-        >>> import tempfile, os
+        >>> import os, tempfile
         >>> d = tempfile.mkdtemp()
-        >>> write_text_atomic(os.path.join(d, "sub", "c.json"), "{}").read_text()
-        '{}'
+        >>> export_path(os.path.join(d, "sub", "c.json")).parent.is_dir()
+        True
     """
-    target = Path(path).expanduser().resolve()
+    if not typed.strip():
+        raise ValueError("type a file path for the config, e.g. 'nncf_config.json'")
+    target = Path(typed.strip()).expanduser().resolve()
     if target.is_dir():
-        raise IsADirectoryError(
-            f"{str(target)!r} is a directory; type a file name such as {str(target / 'nncf_config.json')!r}"
-        )
+        suggestion = str(target / "nncf_config.json")
+        raise IsADirectoryError(f"{str(target)!r} is a directory; type a file name such as {suggestion!r}")
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=".tmp-", suffix=target.suffix)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, target)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
     return target
 
 

@@ -118,12 +118,20 @@ def stats_html(stats: SetupStats) -> str:
     )
 
 
+def node_title_html(node: Node) -> str:
+    """The node's NNCF name and op, as the panel's heading."""
+    return (
+        f"<div style='line-height:1.3'><b style='word-break:break-all'>{html.escape(node.name)}</b><br>"
+        f"<span style='color:#555;font-size:11px'>{html.escape(node.op)} ({node.category.value}), "
+        f"module {html.escape(node.module or '(root)')}</span></div>"
+    )
+
+
 def node_details_html(graph: Graph, node: Node) -> str:
-    """Name, op, module, shapes and layer attributes of a node as a small table."""
+    """Module, class, shapes, layer attributes and parameters of a node as a compact table."""
     ins = ", ".join(str(list(e.shape)) for e in graph.in_edges(node.id)) or "none"
     outs = ", ".join(sorted({str(list(e.shape)) for e in graph.out_edges(node.id)})) or "none"
     rows = [
-        ("op", f"{node.op} ({node.category.value})"),
         ("module", node.module or "(root)"),
         ("class", node.module_class or "-"),
         ("inputs", ins),
@@ -131,12 +139,13 @@ def node_details_html(graph: Graph, node: Node) -> str:
         *((k, str(v)) for k, v in node.attrs.items() if k not in ("has_weight", "weight_port")),
         *((f"param {port}", name) for port, name in sorted(node.params.items())),
     ]
+    cell = "padding:0 8px 0 0;line-height:1.3"
     body = "".join(
-        f"<tr><td style='color:#666;padding-right:8px'>{html.escape(k)}</td><td>{html.escape(v)}</td></tr>"
+        f"<tr><td style='color:#666;{cell}'>{html.escape(k)}</td>"
+        f"<td style='{cell}'>{html.escape(v)}</td></tr>"
         for k, v in rows
     )
-    title = f"<b style='word-break:break-all'>{html.escape(node.name)}</b>"
-    return f"{title}<table style='font-size:11px'>{body}</table>"
+    return f"<table style='font-size:11px;border-collapse:collapse'>{body}</table>"
 
 
 def error_html(exc: BaseException) -> str:

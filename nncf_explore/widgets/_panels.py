@@ -8,7 +8,8 @@ from typing import Any
 
 import ipywidgets as widgets
 
-from nncf_explore.widgets._export import download_link_html, write_text_atomic
+from nncf_explore.config.jsonio import write_text_atomic
+from nncf_explore.widgets._export import download_link_html, export_path
 from nncf_explore.widgets._html import error_html, human_bytes
 from nncf_explore.widgets._ui import button, css, hidden
 
@@ -125,9 +126,8 @@ class ExportPanel(widgets.VBox):  # type: ignore[misc]
 
     def write(self, path: str, text: str) -> str:
         """Write ``text`` to ``path`` and show where, with a download link; return the absolute path."""
-        if not path.strip():
-            raise ValueError("type a file path for the config, e.g. 'nncf_config.json'")
-        target = write_text_atomic(path.strip(), text)
+        target = export_path(path)
+        write_text_atomic(target, text)
         self.link.value = (
             f"<span style='font-size:11px'>Wrote <code>{target}</code> ({human_bytes(len(text.encode()))}). "
             f"{download_link_html(target.name, text)}</span>"

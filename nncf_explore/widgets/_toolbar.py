@@ -89,7 +89,10 @@ class BulkBar(widgets.HBox):  # type: ignore[misc]
         self.on.on_click(lambda _: on_action("on"))
         self.off.on_click(lambda _: on_action("off"))
         label = widgets.HTML("<b style='font-size:12px'>Bulk:</b>")
-        super().__init__([label, self.target, self.kind, self.bits, self.set_bits, self.on, self.off])
+        super().__init__(
+            [label, self.target, self.kind, self.bits, self.set_bits, self.on, self.off],
+            layout=widgets.Layout(flex_flow="row wrap"),
+        )
         css(self, "nxe-bulk")
 
 

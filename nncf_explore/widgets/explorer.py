@@ -12,7 +12,8 @@ CSS classes (stable; browser tests select widgets by them):
 class                          widget
 =============================  ==============================================================
 ``nxe-explorer``               the whole Explorer
-``nxe-graph``                  the plotly FigureWidget
+``nxe-graph``                  the box around the plot (``.nxe-graph .js-plotly-plot`` is the
+                               plot; the FigureWidget itself is ``nxe-graph-figure``)
 ``nxe-graph-toolbar``          the bar above it: ``nxe-expand-all``, ``nxe-collapse-all``,
                                ``nxe-collapse-module`` buttons and ``nxe-visible-count``
 ``nxe-search``                 name search text (substring, or ``re:`` regex)
@@ -24,7 +25,8 @@ class                          widget
                                ``nxe-bulk-set-bits``, ``nxe-bulk-on``, ``nxe-bulk-off``
 ``nxe-error``                  error message (empty when the last action succeeded)
 ``nxe-error-fix``              the fix offered with an error (e.g. switch to TRIAL)
-``nxe-node-panel``             the selected node's panel: ``nxe-node-details``, ``nxe-node-note``
+``nxe-node-panel``             the selected node's panel: ``nxe-node-title``, ``nxe-node-note``
+                               (why it has no quantizer), ``nxe-node-details`` (attributes)
 ``nxe-quantizer``              one quantizer row, also ``nxe-weight-quantizer`` or
                                ``nxe-act-quantizer``
 ``nxe-weight-toggle``          weight quantizer on/off checkbox; likewise ``nxe-weight-bits``,
@@ -50,6 +52,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+from nncf_explore.config.jsonio import dumps
 from nncf_explore.graph.ir import Node
 from nncf_explore.widgets._collapse import COLLAPSE_ABOVE
 from nncf_explore.widgets._edits import (
@@ -62,43 +65,70 @@ from nncf_explore.widgets._edits import (
     apply_edit,
     describe,
 )
-from nncf_explore.widgets._export import config_text
-from nncf_explore.widgets._figure import changed_quantizers
 from nncf_explore.widgets._html import json_diff_html, setup_stats, stats_html
 from nncf_explore.widgets._layout import Engine
 from nncf_explore.widgets._panels import ErrorArea, ExportPanel, MetricPanel, MetricPoint
 from nncf_explore.widgets._points import PointIndex, QuantState
 from nncf_explore.widgets._search import match_nodes, op_filter_options, quantizers_of
 from nncf_explore.widgets._session import TRIAL_DEVICE, ExplorerSession, allowed_bits
+from nncf_explore.widgets._styles import changed_quantizers
 from nncf_explore.widgets._toolbar import BulkAction, BulkBar, HistoryBar, SearchBar
 from nncf_explore.widgets._ui import css
 from nncf_explore.widgets.graph_view import GraphView
 from nncf_explore.widgets.node_panel import NodePanel, PanelContext
 
 
+def as_session(source: Any, config: Any = None, **options: Any) -> ExplorerSession:
+    """``source`` if it is a session, else an :class:`~nncf_explore.compression.editing.EditSession`.
+
+    Raises:
+        TypeError: A session with a config or options, or a model without a config.
+    """
+    if isinstance(source, ExplorerSession):
+        if config is not None or options:
+            raise TypeError("pass either a session alone, or a model with its NNCF config and options")
+        return source
+    if config is None:
+        raise TypeError(
+            "Explorer(model, config, init_loader=...) needs the NNCF config to start from; "
+            "or pass an ExplorerSession"
+        )
+    from nncf_explore.compression.editing import EditSession
+
+    return EditSession(source, config, **options)
+
+
 class Explorer(widgets.VBox):  # type: ignore[misc]
     """Graph, node panel, search, bulk edits, history, config JSON, stats, metric and export.
 
     Args:
-        session: The compressed model to explore (see :class:`ExplorerSession`).
+        source: An :class:`ExplorerSession`, or the FP32 model to compress.
+        config: With a model: the NNCF config to start from.
         collapse_above: Graphs with more nodes open collapsed by module.
         layout_engine: ``"layered"`` (fast, keeps the main chain straight),
             ``"dot"`` (graphviz, falling back to layered) or ``"auto"`` (dot for
             views of at most 300 items when graphviz is installed).
+        **session_options: With a model: options of
+            :class:`~nncf_explore.compression.editing.EditSession`
+            (``init_loader``, ``eval_fn``, ...).
 
     Example:
-        >>> ex = Explorer(session)  # doctest: +SKIP
+        >>> ex = Explorer(model, config, init_loader=loader)  # doctest: +SKIP
         >>> ex.select("ResNet/Conv2d[conv1]/conv2d_0")  # doctest: +SKIP
         >>> ex.node_panel.weight_row.bits.value = 4  # doctest: +SKIP
+        >>> ex.export_config("edited.json")  # doctest: +SKIP
     """
 
     def __init__(
         self,
-        session: ExplorerSession,
+        source: Any,
+        config: Any = None,
         *,
         collapse_above: int = COLLAPSE_ABOVE,
         layout_engine: Engine = "layered",
+        **session_options: Any,
     ) -> None:
+        session = as_session(source, config, **session_options)
         self.session = session
         self.graph = session.graph
         self.index = PointIndex(self.graph, session.default_setup)
@@ -108,7 +138,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.selected: int | None = None
         self.matches: list[int] = []
         self._fp32_bytes = session.weight_memory_bytes(QuantizerSetup())
-        self._json = config_text(session.config_json())
+        self._json = dumps(session.config_json())
 
         self.error = ErrorArea()
         self.graph_view = GraphView(
@@ -128,16 +158,37 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.json_panel = css(widgets.HTML(json_diff_html(None, self._json)), "nxe-json")
         self.stats_panel = css(widgets.HTML(), "nxe-stats")
         self.metric_panel = MetricPanel(self._guarded(self.evaluate))
-        self.export_panel = ExportPanel(self._guarded(self.export))
+        self.export_panel = ExportPanel(self._guarded(self.export_config))
         super().__init__(self._arrange())
         css(self, "nxe-explorer")
         self._refresh_stats()
         self._refresh_history()
 
+    # -- what the session holds ---------------------------------------------------
+    @property
+    def config(self) -> dict[str, Any]:
+        """The NNCF config of the current setup (a new dict on each access)."""
+        return self.session.config_json()
+
+    @property
+    def controller(self) -> Any:
+        """The compression controller of a session built from a model."""
+        return self._session_attribute("controller")
+
+    @property
+    def compressed_model(self) -> Any:
+        """The compressed model of a session built from a model."""
+        return self._session_attribute("compressed_model")
+
+    def _session_attribute(self, name: str) -> Any:
+        if not hasattr(self.session, name):
+            raise AttributeError(f"this Explorer's session ({type(self.session).__name__}) has no {name!r}")
+        return getattr(self.session, name)
+
     def _arrange(self) -> list[widgets.Widget]:
         side = widgets.VBox(
             [self.node_panel, widgets.HTML("<hr style='margin:4px 0'>"), self.stats_panel],
-            layout=widgets.Layout(width="380px", max_height="700px", overflow="auto"),
+            layout=widgets.Layout(width="360px", flex="0 0 auto"),
         )
         lower = widgets.HBox(
             [
@@ -147,11 +198,12 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
                 widgets.VBox([self.metric_panel, self.export_panel], layout=widgets.Layout(flex="1 1 40%")),
             ]
         )
+        wrap = widgets.Layout(flex_flow="row wrap")
         return [
-            widgets.HBox([self.search_bar, self.history_bar]),
+            widgets.HBox([self.search_bar, self.history_bar], layout=wrap),
             self.bulk_bar,
             self.error,
-            widgets.HBox([self.graph_view, side]),
+            widgets.HBox([self.graph_view, side], layout=wrap),
             lower,
         ]
 
@@ -229,7 +281,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self.state = QuantState(self.index, self.session.setup)
         self.graph_view.set_state(self.state)
         self._refresh_panel()
-        before, self._json = self._json, config_text(self.session.config_json())
+        before, self._json = self._json, dumps(self.session.config_json())
         self.json_panel.value = json_diff_html(before, self._json)
         self._refresh_stats()
         self._refresh_history()
@@ -308,9 +360,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         memory = self.session.weight_memory_bytes(self.session.setup)
         self.metric_panel.add(MetricPoint(memory, float(value), self.history.current_label))
 
-    def export(self, path: str) -> str:
+    def export_config(self, path: str) -> str:
         """Write the current config JSON to ``path`` atomically; return the absolute path."""
-        return self.export_panel.write(path, config_text(self.session.config_json()))
+        return self.export_panel.write(path, dumps(self.session.config_json()))
 
     # -- refreshing ---------------------------------------------------------------
     def _refresh_panel(self) -> None:

@@ -32,23 +32,19 @@ from nncf_explore.widgets._collapse import (
     reveal,
     visible_graph,
 )
-from nncf_explore.widgets._figure import (
+from nncf_explore.widgets._figure import figure_data, figure_layout, x_window, y_window
+from nncf_explore.widgets._layout import Engine, compute_layout
+from nncf_explore.widgets._points import PointIndex, QuantState
+from nncf_explore.widgets._scene import Scene, build_scene
+from nncf_explore.widgets._styles import (
     TRACE_ACTIVATIONS,
     TRACE_NODES,
-    Scene,
     Styles,
-    build_scene,
     changed_quantizers,
-    figure_data,
-    figure_layout,
     restyled,
     selection_style,
     styles,
-    x_window,
-    y_window,
 )
-from nncf_explore.widgets._layout import Engine, compute_layout
-from nncf_explore.widgets._points import PointIndex, QuantState
 from nncf_explore.widgets._ui import button
 
 SelectCallback = Callable[[int | None], None]
@@ -89,7 +85,11 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
         self.figure = go.FigureWidget(
             {"data": figure_data(self.scene, self.styles), "layout": figure_layout(self.scene)}
         )
-        self.figure.add_class("nxe-graph")
+        # The figure's own element is plotly's ``.js-plotly-plot``; a wrapper carries
+        # ``nxe-graph`` so that ``.nxe-graph .js-plotly-plot`` finds the plot.
+        self.figure.add_class("nxe-graph-figure")
+        self.canvas = widgets.Box([self.figure])
+        self.canvas.add_class("nxe-graph")
         self._connect_clicks()
         self.status = widgets.HTML(layout=widgets.Layout(margin="0 0 0 8px"))
         self.status.add_class("nxe-visible-count")
@@ -107,7 +107,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
             [self.expand_all_button, self.collapse_all_button, self.collapse_button, self.status]
         )
         toolbar.add_class("nxe-graph-toolbar")
-        super().__init__([toolbar, self.figure])
+        super().__init__([toolbar, self.canvas])
         self._update_status()
 
     # -- events -------------------------------------------------------------------

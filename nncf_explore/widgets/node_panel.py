@@ -23,13 +23,14 @@ from nncf_explore.compression.quantization.setup import QuantizationPoint
 from nncf_explore.graph.ir import Graph, Node
 from nncf_explore.graph.ops import OpCategory
 from nncf_explore.widgets._edits import Edit, SetDevice, SetSpec, Toggle
-from nncf_explore.widgets._figure import point_line
-from nncf_explore.widgets._html import node_details_html
+from nncf_explore.widgets._html import node_details_html, node_title_html
 from nncf_explore.widgets._points import QuantState
 from nncf_explore.widgets._session import TRIAL_DEVICE, AllowedBits
+from nncf_explore.widgets._styles import point_line
 from nncf_explore.widgets._ui import css
 
 EDITABLE_BITS = tuple(range(2, 9))
+_NOTHING_SELECTED = "<i>Click a node to see and edit its quantizers.</i>"
 
 _AGNOSTIC = (
     "{op} is quantization-agnostic: it passes values through unchanged, so quantizers go on the "
@@ -117,8 +118,12 @@ class QuantizerRow(widgets.VBox):  # type: ignore[misc]
         self.mode.observe(self._changed("mode"), "value")
         self.per_channel.observe(self._changed("per_channel"), "value")
         self.switch.on_click(lambda _: self._emit(SetDevice(TRIAL_DEVICE)))
-        self.controls = widgets.HBox([self.toggle, self.bits, self.mode, self.per_channel])
-        super().__init__([self.controls, self.notes], layout=widgets.Layout(border_bottom="1px solid #eee"))
+        self.controls = widgets.HBox(
+            [self.toggle, self.bits, self.mode, self.per_channel], layout=widgets.Layout(flex_flow="row wrap")
+        )
+        # flex "0 0 auto": a flex column must never squeeze a row of controls to nothing.
+        box = widgets.Layout(border_bottom="1px solid #eee", flex="0 0 auto", padding="2px 0")
+        super().__init__([self.controls, self.notes], layout=box)
         css(self, "nxe-quantizer", f"nxe-{kind}-quantizer")
 
     def _changed(self, field: str) -> Callable[[dict[str, Any]], None]:
@@ -154,7 +159,9 @@ class QuantizerRow(widgets.VBox):  # type: ignore[misc]
         self._sync_notes(point, allowed, context)
 
     def _sync_notes(self, point: QuantizationPoint, allowed: AllowedBits, context: PanelContext) -> None:
-        notes = [f"<code style='font-size:10px'>{self.qid}</code> {point.spec.label()}"]
+        notes = [
+            f"<code style='font-size:10px;word-break:break-all'>{self.qid}</code><br>{point.spec.label()}"
+        ]
         members = [q for q in context.state.index.group_of.get(self.qid, ()) if q != self.qid]
         if members:
             notes.append(
@@ -165,7 +172,7 @@ class QuantizerRow(widgets.VBox):  # type: ignore[misc]
         restricted = allowed.reason is not None
         if restricted:
             notes.append(f"<div class='nxe-bits-reason' style='color:#8a5a00'>{allowed.reason}</div>")
-        self.notes.value = "".join(notes)
+        self.notes.value = "<div style='font-size:11px;line-height:1.3'>" + "".join(notes) + "</div>"
         offer_switch = restricted and context.target_device != TRIAL_DEVICE
         self.children = (
             (self.controls, self.notes, self.switch) if offer_switch else (self.controls, self.notes)
@@ -185,11 +192,10 @@ class NodePanel(widgets.VBox):  # type: ignore[misc]
         self._emit = emit
         self.node: Node | None = None
         self.rows: list[QuantizerRow] = []
-        self.details = css(
-            widgets.HTML("<i>Click a node to see and edit its quantizers.</i>"), "nxe-node-details"
-        )
+        self.title = css(widgets.HTML(_NOTHING_SELECTED), "nxe-node-title")
+        self.details = css(widgets.HTML(), "nxe-node-details")
         self.note = css(widgets.HTML(), "nxe-node-note")
-        super().__init__([self.details], layout=widgets.Layout(width="100%"))
+        super().__init__([self.title], layout=widgets.Layout(width="100%"))
         css(self, "nxe-node-panel")
 
     @property
@@ -206,12 +212,13 @@ class NodePanel(widgets.VBox):  # type: ignore[misc]
         """Show ``node`` (None: nothing selected) in ``context``'s state."""
         if node is None:
             self.node, self.rows = None, []
-            self.details.value = "<i>Click a node to see and edit its quantizers.</i>"
-            self.children = (self.details,)
+            self.title.value = _NOTHING_SELECTED
+            self.children = (self.title,)
             return
         qids = list(context.state.index.related.get(node.id, ()))
         if self.node is None or node.id != self.node.id or [r.qid for r in self.rows] != qids:
             self.node = node
+            self.title.value = node_title_html(node)
             self.details.value = node_details_html(context.graph, node)
             self.rows = [
                 QuantizerRow(q, "weight" if q in context.state.index.weights else "act", self._emit)
@@ -219,8 +226,9 @@ class NodePanel(widgets.VBox):  # type: ignore[misc]
             ]
         for row in self.rows:
             row.sync(node, context)
+        # Controls first: the attribute table can be long.
         if qids:
-            self.children = (self.details, *self.rows)
+            self.children = (self.title, *self.rows, self.details)
         else:
             self.note.value = f"<div style='color:#555'>{context.reason(node) or default_reason(node)}</div>"
-            self.children = (self.details, self.note)
+            self.children = (self.title, self.note, self.details)

@@ -151,8 +151,7 @@ def _states(path: Path, count: int, timeout: float = 60) -> list[dict[str, Any]]
 CLICK_NODE_JS = """
 (pattern) => {
   const gd = document.querySelector('.nxe-graph .js-plotly-plot');
-  const trace = gd._fullData.findIndex(t => t.customdata && t.mode && t.mode.includes('markers')
-                                            && t.hovertext && t.hovertext.length);
+  const trace = gd._fullData.findIndex(t => t.name === 'nodes');
   const t = gd._fullData[trace];
   const i = t.hovertext.findIndex(h => h.includes(pattern));
   const L = gd._fullLayout;

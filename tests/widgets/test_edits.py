@@ -35,6 +35,16 @@ def test_unified_scale_members_change_together(default: QuantizerSetup) -> None:
     assert f"{ADD}|INPUT0" not in off
 
 
+def test_set_spec_follows_placement_rules(default: QuantizerSetup) -> None:
+    # An edited point must equal what placement gives for the same spec, or the config written from
+    # the setup cannot reproduce it (the session then refuses the edit).
+    qid = f"{CONV1}|WEIGHT"
+    point = default.get(qid)
+    for changes in ({"bits": 4}, {"per_channel": not point.spec.per_channel}):
+        edited = apply_edit(SetSpec((qid,), changes), default, default, {}).get(qid)
+        assert edited == point.respec(**changes)
+
+
 def test_set_spec_leaves_off_points_off_and_rejects_unknown_fields(default: QuantizerSetup) -> None:
     qid = f"{CONV1}|WEIGHT"
     off = apply_edit(Toggle((qid,), False), default, default, {})

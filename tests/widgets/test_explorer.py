@@ -10,8 +10,9 @@ import pytest
 from nncf_explore.errors import ConfigError
 from nncf_explore.graph.ir import Graph
 from nncf_explore.widgets import Explorer, ExplorerSession
-from nncf_explore.widgets._figure import GL_ABOVE, TRACE_ACTIVATIONS, TRACE_MATCHES, TRACE_NODES
 from nncf_explore.widgets._points import BITS4, OFF
+from nncf_explore.widgets._scene import GL_ABOVE
+from nncf_explore.widgets._styles import TRACE_ACTIVATIONS, TRACE_MATCHES, TRACE_NODES
 from tests.widgets.fakes import FakeSession, synthetic_graph
 
 CONV1 = "ResNet/Conv2d[conv1]/conv2d_0"
@@ -95,7 +96,7 @@ def test_click_selects_and_the_panel_shows_the_node(explorer: Explorer) -> None:
     click_node(explorer, CONV1)
     assert explorer.selected == 1
     panel = explorer.node_panel
-    assert CONV1 in panel.details.value and "kernel_size" in panel.details.value
+    assert CONV1 in panel.title.value and "kernel_size" in panel.details.value
     assert panel.weight_row is not None and panel.weight_row.qid == f"{CONV1}|WEIGHT"
     assert [r.qid for r in panel.activation_rows] == ["/nncf_model_input_0|OUTPUT"]
     assert len(explorer.graph_view.figure.data[3].x) == 1  # the selection ring

@@ -7,25 +7,22 @@ from nncf_explore.compression.quantization.setup import QuantizerSetup
 from nncf_explore.graph.ir import Graph
 from nncf_explore.widgets._collapse import ModuleTree, visible_graph
 from nncf_explore.widgets._edits import SetSpec, Toggle, apply_edit
-from nncf_explore.widgets._figure import (
-    GL_ABOVE,
-    MARKER_OFFSET,
+from nncf_explore.widgets._figure import figure_dict
+from nncf_explore.widgets._layered import layered_layout
+from nncf_explore.widgets._points import BITS4, BITS8, MIXED, NO_WEIGHTS, OFF, STATES, PointIndex, QuantState
+from nncf_explore.widgets._scene import GL_ABOVE, MARKER_OFFSET, Scene, build_scene
+from nncf_explore.widgets._styles import (
     TRACE_ACTIVATIONS,
     TRACE_EDGES,
     TRACE_FOCUS,
     TRACE_NODES,
     TRACE_SELECTED,
-    Scene,
-    build_scene,
     changed_quantizers,
     colour_of,
-    figure_dict,
     restyled,
     selection_style,
     styles,
 )
-from nncf_explore.widgets._layout import layered_layout
-from nncf_explore.widgets._points import BITS4, BITS8, MIXED, NO_WEIGHTS, OFF, STATES, PointIndex, QuantState
 from tests.widgets.fakes import default_setup_for, synthetic_graph
 
 CONV1 = "ResNet/Conv2d[conv1]/conv2d_0"

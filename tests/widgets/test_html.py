@@ -3,24 +3,35 @@ from __future__ import annotations
 import base64
 import doctest
 import importlib
-import os
 
 import pytest
 
 from nncf_explore.graph.ir import Graph
-from nncf_explore.widgets._export import download_link_html, write_text_atomic
-from nncf_explore.widgets._html import error_html, json_diff_html, node_details_html, setup_stats, stats_html
+from nncf_explore.widgets._export import download_link_html, export_path
+from nncf_explore.widgets._html import (
+    error_html,
+    json_diff_html,
+    node_details_html,
+    node_title_html,
+    setup_stats,
+    stats_html,
+)
 from tests.widgets.fakes import default_setup_for
 
+CONV1_NAME = "ResNet/Conv2d[conv1]/conv2d_0"
 MODULES = [
     "_collapse",
     "_edits",
     "_export",
     "_figure",
+    "_graphviz",
     "_html",
+    "_layered",
     "_layout",
     "_points",
+    "_scene",
     "_search",
+    "_styles",
     "node_panel",
 ]
 
@@ -50,19 +61,19 @@ def test_stats_count_bits_and_memory(resnet_graph: Graph) -> None:
 
 
 def test_details_and_errors(resnet_graph: Graph) -> None:
+    assert CONV1_NAME in node_title_html(resnet_graph.nodes[1])
     text = node_details_html(resnet_graph, resnet_graph.nodes[1])
     assert "conv1.weight" in text and "kernel_size" in text and "[1, 3, 32, 32]" in text
     assert error_html(ValueError("a < b")).count("a &lt; b") == 1
 
 
-def test_atomic_write_replaces_and_leaves_no_temp_files(tmp_path) -> None:
-    path = tmp_path / "out" / "config.json"
-    write_text_atomic(path, "{}")
-    write_text_atomic(path, '{"a": 1}')
-    assert path.read_text() == '{"a": 1}'
-    assert os.listdir(path.parent) == ["config.json"]
+def test_export_path_creates_folders_and_refuses_directories(tmp_path) -> None:
+    assert export_path(f"  {tmp_path}/out/config.json ") == tmp_path / "out" / "config.json"
+    assert (tmp_path / "out").is_dir()
     with pytest.raises(IsADirectoryError, match="type a file name"):
-        write_text_atomic(tmp_path, "{}")
+        export_path(str(tmp_path))
+    with pytest.raises(ValueError, match="type a file path"):
+        export_path("  ")
 
 
 def test_download_link_carries_the_text() -> None:

@@ -17,10 +17,11 @@ def _loaded_after(code: str) -> list[str]:
 def test_pure_widget_modules_import_no_widget_library() -> None:
     code = (
         "import nncf_explore, nncf_explore.widgets\n"
-        "from nncf_explore.widgets import ExplorerSession, AllowedBits\n"
+        "from nncf_explore.widgets import ExplorerSession\n"
         "import nncf_explore.widgets._layout, nncf_explore.widgets._collapse, nncf_explore.widgets._figure\n"
         "import nncf_explore.widgets._edits, nncf_explore.widgets._search, nncf_explore.widgets._html\n"
-        "import nncf_explore.widgets._export, nncf_explore.widgets._points"
+        "import nncf_explore.widgets._export, nncf_explore.widgets._points, nncf_explore.widgets._scene\n"
+        "import nncf_explore.widgets._styles, nncf_explore.widgets._layered, nncf_explore.widgets._graphviz"
     )
     assert _loaded_after(code) == []
 

@@ -8,7 +8,9 @@ import pytest
 
 from nncf_explore.graph.ir import Graph
 from nncf_explore.widgets import _layout
-from nncf_explore.widgets._layout import compute_layout, dot_layout, dot_source, layered_layout
+from nncf_explore.widgets._graphviz import dot_layout, dot_source
+from nncf_explore.widgets._layered import layered_layout
+from nncf_explore.widgets._layout import compute_layout
 from tests.widgets.fakes import synthetic_graph
 
 
@@ -69,7 +71,7 @@ def test_dot_source_is_built_by_hand_with_numbered_nodes() -> None:
 @pytest.mark.skipif(shutil.which("dot") is None, reason="graphviz is not installed")
 def test_dot_layout_respects_edges(resnet_graph: Graph) -> None:
     keys, edges = _structure(resnet_graph)
-    layout = dot_layout(keys, edges)
+    layout = dot_layout(keys, edges, timeout=10)
     assert layout.engine == "dot"
     assert all(layout.positions[a][1] < layout.positions[b][1] for a, b in edges)
 

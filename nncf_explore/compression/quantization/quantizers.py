@@ -30,6 +30,7 @@ from torch import Tensor, nn
 
 from nncf_explore.compression.quantization.fake_quantize import (
     EPS,
+    _needs_grad,
     asymmetric_fake_quantize,
     symmetric_fake_quantize,
     symmetric_range,
@@ -79,6 +80,7 @@ class BaseQuantizer(nn.Module, ABC):
         per_channel_axis = channel_axis if spec.per_channel else None
         self.channel_axis = None if per_channel_axis is None else per_channel_axis % len(scale_shape)
         self.initialized = False
+        self._grid_cache: tuple[tuple[Any, ...], tuple[float, float, float, float]] | None = None
         self.register_buffer("_num_bits", torch.tensor([spec.bits], dtype=torch.int32))
         self.register_buffer("enabled", torch.tensor([1], dtype=torch.int32))
         self.register_load_state_dict_pre_hook(_load_pre_hook)  # type: ignore[no-untyped-call]
@@ -168,7 +170,33 @@ class BaseQuantizer(nn.Module, ABC):
     def forward(self, x: Tensor) -> Tensor:
         if not self.is_enabled:
             return x
+        if self.channel_axis is None and not _needs_grad(x, *self._parameters.values()):
+            return self._quantize_per_tensor_inference(x)
         return self._quantize(x)
+
+    def _quantize_per_tensor_inference(self, x: Tensor) -> Tensor:
+        # The same float32 values and ops as ``_quantize``, with the grid read once into
+        # Python scalars and kept while no parameter or buffer changes: a per-tensor
+        # quantizer then costs its six elementwise passes and nothing else.
+        low, high, s, zp = self._scalar_grid(x.dtype)
+        return torch.clamp(x, low, high).sub_(low).mul_(s).sub_(zp).round_().div_(s)
+
+    def _scalar_grid(self, dtype: torch.dtype) -> tuple[float, float, float, float]:
+        key: tuple[Any, ...] = (dtype,)
+        for tensor in (*self._parameters.values(), *self._buffers.values()):
+            if tensor is not None:
+                key += (tensor.data_ptr(), tensor._version)
+        cached = self._grid_cache
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        with torch.no_grad():
+            input_low, input_range = self.quantization_range(dtype)
+            s = (self.levels - 1) / input_range
+            zp = torch.round(-input_low * s)
+            high = input_low + input_range
+            grid = (input_low.item(), high.item(), s.item(), zp.item())
+        self._grid_cache = (key, grid)
+        return grid
 
     def broadcast_from(self, src: int = 0) -> None:
         """Copy parameters and buffers from rank ``src``; a no-op without ``torch.distributed``."""
