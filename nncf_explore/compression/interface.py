@@ -10,6 +10,7 @@ inside the layer as ``<module>.pre_ops.0.op``
 
 from __future__ import annotations
 
+import dataclasses
 import inspect
 import threading
 from collections.abc import Sequence
@@ -32,9 +33,39 @@ from nncf_explore.compression.runtime import (
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.tracking import Args, InputsWrapper, Kwargs, OutputsWrapper
 
+SPARSITY_MASKS = "sparsity_masks"
+"""Submodule of the interface holding magnitude-sparsity masks, when that algorithm runs."""
+
 Slot = tuple[str, str]
 """``(ModuleDict name, key)`` of a quantizer inside the interface."""
 _TRANSIENT = ("_plan", "_local", "weight_cache")
+
+
+class MaskedWeight(nn.Module):
+    """``quantizer(weight * mask)``: sparsity first, then quantization, as NNCF composes them."""
+
+    masks: Any
+    param: str
+    quantizer: nn.Module | None
+
+    def __init__(self, masks: Any, param: str, quantizer: nn.Module | None) -> None:
+        super().__init__()
+        # Plain attributes: the plan holds this object, the model must not see it as a submodule.
+        object.__setattr__(self, "masks", masks)
+        object.__setattr__(self, "param", param)
+        object.__setattr__(self, "quantizer", quantizer)
+
+    def forward(self, weight: Any) -> Any:
+        masked = weight * self.masks.mask(self.param)
+        return masked if self.quantizer is None else self.quantizer(masked)
+
+
+def with_weight_masks(plan: HookPlan, masks: Any) -> HookPlan:
+    """``plan`` with every masked parameter multiplied by its mask before any weight quantizer."""
+    weights = dict(plan.weights)
+    for param in masks.names():
+        weights[param] = MaskedWeight(masks, param, weights.get(param))
+    return dataclasses.replace(plan, weights=weights)
 
 
 def quantizer_slot(points: Sequence[QuantizationPoint]) -> Slot:
@@ -138,10 +169,19 @@ class CompressionInterface(nn.Module):
         self.weight_cache.clear()
 
     def plan(self) -> HookPlan:
-        """The hook plan of the current setup (built on first use)."""
+        """The hook plan of the current setup (built on first use), sparsity masks included."""
         if self._plan is None:
-            self._plan = build_hook_plan(self.graph, ((p, self.quantizer(p.id)) for p in self.setup))
+            plan = build_hook_plan(self.graph, ((p, self.quantizer(p.id)) for p in self.setup))
+            masks = self._modules.get(SPARSITY_MASKS)
+            if masks is not None:
+                plan = with_weight_masks(plan, masks)
+            self._plan = plan
         return self._plan
+
+    def invalidate_plan(self) -> None:
+        """Rebuild the hook plan on the next forward (after adding or removing weight transforms)."""
+        self._plan = None
+        self.weight_cache.clear()
 
     # -- running -----------------------------------------------------------------------------------
     def run(self, model: nn.Module, args: Args, kwargs: Kwargs) -> Any:

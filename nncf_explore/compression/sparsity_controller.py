@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from nncf_explore.compression.controller import CompressionStage, ModelController
-from nncf_explore.compression.interface import compression_interface
+from nncf_explore.compression.interface import SPARSITY_MASKS, compression_interface
 from nncf_explore.compression.schedulers import SparsityScheduler
 from nncf_explore.compression.sparsity import SparsityMasks, compute_masks, sparsifiable_weights
 from nncf_explore.compression.statistics import NNCFStatistics, SparsityStatistics
@@ -17,7 +17,6 @@ from nncf_explore.config.sections import resolve
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.tracking import Args, Kwargs
 
-MASKS_NAME = "sparsity_masks"
 ALGORITHM = "magnitude_sparsity"
 
 
@@ -52,14 +51,13 @@ class MagnitudeSparsityController(ModelController):
         self.mode = str(get("params.sparsity_level_setting_mode"))
         interface = compression_interface(model)
         params = {name: model.get_parameter(name) for name in self.weights}
-        interface.add_module(MASKS_NAME, SparsityMasks(params))
+        interface.add_module(SPARSITY_MASKS, SparsityMasks(params))
         interface.invalidate_plan()
-        self.target_level = float(get("params.sparsity_target"))
-        self.scheduler = SparsityScheduler(
+        self.schedule = SparsityScheduler(
             self.set_sparsity_level,
             schedule=str(get("params.schedule")),
             initial=float(get("sparsity_init")),
-            target=self.target_level,
+            target=float(get("params.sparsity_target")),
             target_epoch=int(get("params.sparsity_target_epoch")),
             freeze_epoch=int(get("params.sparsity_freeze_epoch")),
             power=float(get("params.power")),
@@ -69,11 +67,17 @@ class MagnitudeSparsityController(ModelController):
             update_per_optimizer_step=bool(get("params.update_per_optimizer_step")),
             steps_per_epoch=section.get("params", {}).get("steps_per_epoch"),
         )
+        self.scheduler = self.schedule
+
+    @property
+    def target_level(self) -> float:
+        """The level the schedule ends at (``sparsity_target``; the last ``multistep`` level)."""
+        return self.schedule.target
 
     @property
     def masks(self) -> SparsityMasks:
         """The mask buffers."""
-        masks: SparsityMasks = getattr(compression_interface(self.model), MASKS_NAME)
+        masks: SparsityMasks = getattr(compression_interface(self.model), SPARSITY_MASKS)
         return masks
 
     def set_sparsity_level(self, level: float) -> None:

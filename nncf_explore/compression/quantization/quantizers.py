@@ -170,7 +170,8 @@ class BaseQuantizer(nn.Module, ABC):
     def forward(self, x: Tensor) -> Tensor:
         if not self.is_enabled:
             return x
-        if self.channel_axis is None and not _needs_grad(x, *self._parameters.values()):
+        params = [p for p in self._parameters.values() if p is not None]
+        if self.channel_axis is None and not _needs_grad(x, *params):
             return self._quantize_per_tensor_inference(x)
         return self._quantize(x)
 
