@@ -52,6 +52,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+from nncf_explore.config.nncf_config import NNCFConfig
 from nncf_explore.config.jsonio import dumps
 from nncf_explore.graph.ir import Node
 from nncf_explore.widgets._collapse import COLLAPSE_ABOVE
@@ -166,9 +167,9 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
 
     # -- what the session holds ---------------------------------------------------
     @property
-    def config(self) -> dict[str, Any]:
-        """The NNCF config of the current setup (a new dict on each access)."""
-        return self.session.config_json()
+    def config(self) -> NNCFConfig:
+        """The NNCF config of the current setup, as an ``NNCFConfig`` (a dict; a new one on each access)."""
+        return NNCFConfig.from_dict(self.session.config_json())
 
     @property
     def controller(self) -> Any:
