@@ -3,7 +3,7 @@
 Names are imported on first use (PEP 562), so ``import nncf_explore`` is cheap,
 changes nothing in torch, and ``nncf_explore.config`` works without torch.
 
-Example:
+Examples:
     >>> import torch
     >>> from nncf_explore import NNCFConfig, create_compressed_model
     >>> model = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU(), torch.nn.Linear(4, 2))

@@ -39,7 +39,7 @@ def did_you_mean(word: str, candidates: Iterable[str], n: int = 3, cutoff: float
 
     Matching ignores case, so ``"cpu"`` finds ``"CPU"``; suggestions keep their own spelling.
 
-    Example:
+    Examples:
         >>> did_you_mean("target_devic", ["target_device", "log_dir"])
         "; did you mean 'target_device'?"
         >>> did_you_mean("cpu", ["ANY", "CPU", "GPU"])

@@ -267,7 +267,7 @@ def create_compressed_model(
             message names the JSON path and the fix.
         TraceError: The model could not be run on the described inputs.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
         >>> cfg = {"input_info": {"sample_size": [1, 3, 8, 8]}, "compression": {"algorithm": "quantization"}}

@@ -59,7 +59,7 @@ def adapt_batchnorm(
     Returns:
         The number of batches run.
 
-    Example:
+    Examples:
         >>> net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).eval()
         >>> data = [(torch.randn(8, 3) + 5, None) for _ in range(3)]
         >>> adapt_batchnorm(net, data, 16, progress=False), net.training

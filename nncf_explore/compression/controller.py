@@ -108,7 +108,7 @@ class ModelController:
     def get_compression_state(self) -> dict[str, Any]:
         """JSON-serialisable ``{"builder_state": ..., "ctrl_state": ...}``; save it beside the state dict.
 
-        Example:
+        Examples:
             ``torch.save({"state_dict": model.state_dict(),
             "compression_state": ctrl.get_compression_state()}, path)``
         """
@@ -223,6 +223,11 @@ class CompositeController(ModelController):
     def load_state(self, state: dict[str, Any]) -> None:
         for child in self.child_ctrls:
             child.load_state(state)
+        # The composite scheduler counts too (ctrl.scheduler.get_state()); the saved state is per child.
+        saved = [state[c.name]["scheduler_state"] for c in self.child_ctrls if c.name in state]
+        if saved:
+            self.scheduler.current_step = int(saved[0]["current_step"])
+            self.scheduler.current_epoch = int(saved[0]["current_epoch"])
 
     def builder_state(self) -> dict[str, Any]:
         state: dict[str, Any] = {}

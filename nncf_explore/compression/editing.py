@@ -60,7 +60,7 @@ class EditSession:
         wrap_inputs_fn: As for :func:`create_compressed_model`.
         wrap_outputs_fn: As for :func:`create_compressed_model`.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4))
         >>> cfg = {"input_info": {"sample_size": [1, 4]}, "target_device": "TRIAL",

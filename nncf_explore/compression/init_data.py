@@ -31,7 +31,7 @@ def model_device(model: nn.Module) -> torch.device:
 def batch_inputs(loader: Iterable[Any], batch: Any) -> tuple[Args, Kwargs]:
     """The forward ``(args, kwargs)`` of one item of ``loader`` (its ``get_inputs``, or the default split).
 
-    Example:
+    Examples:
         >>> args, kwargs = batch_inputs([], (torch.ones(2, 3), torch.zeros(2)))
         >>> args[0].shape, kwargs
         (torch.Size([2, 3]), {})
@@ -54,7 +54,7 @@ def init_batches(
     That is ``ceil(num_samples / batch_size)`` batches, fewer if the loader ends
     first.  A ``tqdm.auto`` bar shows progress in terminals and notebooks.
 
-    Example:
+    Examples:
         >>> data = [(torch.zeros(4, 3), 0), (torch.ones(4, 3), 1), (torch.ones(4, 3), 2)]
         >>> [(args[0].shape[0], size) for args, _, size in init_batches(data, 5, torch.device("cpu"),
         ...                                                             desc="demo", progress=False)]

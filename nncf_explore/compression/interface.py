@@ -71,7 +71,7 @@ def with_weight_masks(plan: HookPlan, masks: Any) -> HookPlan:
 def quantizer_slot(points: Sequence[QuantizationPoint]) -> Slot:
     """Where the quantizer serving ``points`` lives: NNCF's key, ids joined by ``;`` for a unified group.
 
-    Example:
+    Examples:
         >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
         >>> a = QuantizationPoint("activation", "N/relu_0", None, QuantizerSpec(), unified_group=0)
         >>> b = QuantizationPoint("activation", "N/relu_1", None, QuantizerSpec(), unified_group=0)

@@ -104,7 +104,7 @@ def compress_model(
         TypeError: ``model`` cannot be deep-copied.
         GraphError: A point names a node missing from ``graph``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from nncf_explore.graph import trace_model
         >>> from nncf_explore.compression.quantization.build import build_quantizer_setup

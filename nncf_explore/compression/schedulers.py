@@ -7,9 +7,12 @@ back; what an epoch means to an algorithm lives in the callback.
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
+
+from nncf_explore.errors import ConfigError
 
 
 class CompressionScheduler:
@@ -90,7 +93,11 @@ class StagedQuantizationScheduler(CompressionScheduler):
 
 
 class SparsityScheduler(CompressionScheduler):
-    """Sets the sparsity level each epoch (or step) from a schedule.
+    """Sets the sparsity level each epoch (or step) from a schedule, as NNCF's sparsity schedulers.
+
+    Before the first ``epoch_step()`` the level is the initial one (``sparsity_init``; the first
+    ``multistep`` level); at epoch ``e`` it is the schedule's value at ``e``.  ``multistep``
+    takes its target from its last level.
 
     Args:
         set_level: Called with the new sparsity level.
@@ -102,8 +109,18 @@ class SparsityScheduler(CompressionScheduler):
         power: Polynomial power; ``concave`` flips the curve.
         multistep_steps: Epochs where ``multistep`` levels change.
         multistep_levels: Levels of ``multistep`` (one more than the steps).
-        update_per_optimizer_step: Interpolate within epochs (needs ``steps_per_epoch``).
+        update_per_optimizer_step: Interpolate within epochs; ``steps_per_epoch``, if not given,
+            is counted during the first epoch (levels change per epoch until then).
         steps_per_epoch: Iterations per epoch for per-step updates.
+
+    Examples:
+        >>> levels = []
+        >>> s = SparsityScheduler(levels.append, "multistep", multistep_steps=[2],
+        ...                       multistep_levels=[0.2, 0.6])
+        >>> for _ in range(3):
+        ...     s.epoch_step()
+        >>> levels, s.target
+        ([0.2, 0.2, 0.2, 0.6], 0.6)
     """
 
     def __init__(
@@ -123,18 +140,26 @@ class SparsityScheduler(CompressionScheduler):
     ) -> None:
         super().__init__()
         if schedule not in ("polynomial", "exponential", "multistep"):
-            raise ValueError(
-                f"magnitude_sparsity params.schedule {schedule!r} is not supported; "
-                "use 'polynomial', 'exponential' or 'multistep'"
+            raise ConfigError(
+                f"magnitude_sparsity params.schedule {schedule!r} is not supported by nncf_explore "
+                "('adaptive' needs rb_sparsity's loss); use 'polynomial', 'exponential' or 'multistep'"
             )
         self.set_level = set_level
         self.schedule = schedule
+        self.multistep_steps, self.multistep_levels = sorted(multistep_steps), list(multistep_levels)
+        if schedule == "multistep":
+            if len(self.multistep_levels) != len(self.multistep_steps) + 1:
+                raise ConfigError(
+                    f"magnitude_sparsity params.multistep_sparsity_levels has {len(self.multistep_levels)} "
+                    f"levels for {len(self.multistep_steps)} multistep_steps; give one level more than steps"
+                )
+            initial, target = self.multistep_levels[0], self.multistep_levels[-1]
         self.initial, self.target = initial, target
-        self.target_epoch, self.freeze_epoch = max(target_epoch, 1), freeze_epoch
+        self.target_epoch, self.freeze_epoch = target_epoch, freeze_epoch
         self.power, self.concave = power, concave
-        self.multistep_steps, self.multistep_levels = list(multistep_steps), list(multistep_levels)
         self.update_per_optimizer_step = update_per_optimizer_step
         self.steps_per_epoch = steps_per_epoch
+        self._steps_in_epoch = 0
         self.level = initial
         self.set_level(initial)
 
@@ -144,15 +169,16 @@ class SparsityScheduler(CompressionScheduler):
         return self.current_epoch >= self.freeze_epoch
 
     def level_at(self, epoch: float) -> float:
-        """The scheduled level at a (fractional) epoch."""
+        """The scheduled level at a (fractional) epoch; the initial level before epoch 0."""
+        if epoch < 0:
+            return self.initial
         if self.schedule == "multistep":
-            passed = sum(epoch >= s for s in self.multistep_steps)
-            return self.multistep_levels[min(passed, len(self.multistep_levels) - 1)]
-        progress = min(max(epoch, 0.0) / self.target_epoch, 1.0)
+            return self.multistep_levels[bisect.bisect_right(self.multistep_steps, epoch)]
+        progress = min(epoch / self.target_epoch, 1.0) if self.target_epoch > 0 else 1.0
         if self.schedule == "exponential":
-            # geometric interpolation of the dense fraction, as NNCF's exponential schedule
+            # the dense fraction decays geometrically from 1 - initial to 1 - target
             dense0, dense1 = 1.0 - self.initial, max(1.0 - self.target, 1e-12)
-            return 1.0 - dense0 * math.pow(dense1 / dense0, progress)
+            return min(1.0 - dense0 * math.pow(dense1 / dense0, progress), self.target)
         curve = 1.0 - math.pow(1.0 - progress, self.power) if self.concave else math.pow(progress, self.power)
         return self.initial + (self.target - self.initial) * curve
 
@@ -163,18 +189,21 @@ class SparsityScheduler(CompressionScheduler):
         self.set_level(self.level)
 
     def epoch_step(self, next_epoch: int | None = None) -> None:
+        if self.update_per_optimizer_step and self.steps_per_epoch is None and self._steps_in_epoch:
+            self.steps_per_epoch = self._steps_in_epoch
         super().epoch_step(next_epoch)
+        self._steps_in_epoch = 0
         self._update(float(self.current_epoch))
 
     def step(self, next_step: int | None = None) -> None:
         super().step(next_step)
-        if self.update_per_optimizer_step and self.steps_per_epoch:
-            within = (self.current_step % self.steps_per_epoch) / self.steps_per_epoch
-            self._update(self.current_epoch + within)
+        self._steps_in_epoch += 1
+        if self.update_per_optimizer_step and self.steps_per_epoch and self.schedule != "multistep":
+            self._update(self.current_epoch + min(self._steps_in_epoch / self.steps_per_epoch, 1.0))
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
-        self._update(float(max(self.current_epoch, 0)))
+        self._update(float(self.current_epoch))
 
 
 class CompositeScheduler(CompressionScheduler):

@@ -70,7 +70,7 @@ def compute_masks(
 ) -> dict[str, Tensor]:
     """Binary masks (1 keeps, 0 prunes) at sparsity ``level``.
 
-    Example:
+    Examples:
         >>> masks = compute_masks({"w": torch.tensor([0.1, -2.0, 0.3, 4.0])}, 0.5, "abs")
         >>> masks["w"].tolist()
         [0.0, 1.0, 0.0, 1.0]

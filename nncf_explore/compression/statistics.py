@@ -17,7 +17,7 @@ from nncf_explore.compression.quantization.setup import QuantizationPoint, Quant
 def render_table(header: Sequence[str] | None, rows: Sequence[Sequence[object]]) -> str:
     """A plain-text grid table (NNCF prints these with tabulate's grid style).
 
-    Example:
+    Examples:
         >>> print(render_table(["a", "b"], [[1, "xy"]]))
         +---+----+
         | a | b  |

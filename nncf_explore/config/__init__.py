@@ -2,7 +2,7 @@
 
 Importing this package has no side effects and does not import torch.
 
-Example:
+Examples:
     >>> from nncf_explore.config import NNCFConfig
     >>> config = NNCFConfig.from_dict({"compression": {"algorithm": "quantization", "preset": "mixed"}})
     >>> quantization = config.algorithm_configs()[0]

@@ -4,7 +4,7 @@ This module is the single source of truth for config defaults. Code elsewhere re
 :func:`nncf_explore.config.resolve` or :meth:`NNCFConfig.algorithm_configs`, never with a literal
 default of its own.
 
-Example:
+Examples:
     >>> default_of("initializer.range.num_init_samples", algorithm="quantization")
     256
     >>> default_of("target_device")
@@ -261,7 +261,7 @@ def child_spec(spec: Spec, key: str, data: Json = None) -> Spec | None:
 def spec_at(path: str, *, algorithm: str | None = None, under: str = "") -> Spec:
     """The spec at a dotted ``path`` (array items are looked through; a map key may be any word).
 
-    Example:
+    Examples:
         >>> spec_at("bits", algorithm="quantization", under="weights").maximum
         32
 

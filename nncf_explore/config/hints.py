@@ -1,6 +1,6 @@
 """The "how to fix it" part of config error messages.
 
-Example:
+Examples:
     >>> from nncf_explore.config.fields import ALGORITHMS
     >>> misplaced_key_hint(ALGORITHMS["quantization"], "num_init_samples", 8)
     '. Move it under "initializer.range", e.g. {"initializer": {"range": {"num_init_samples": 8}}}'

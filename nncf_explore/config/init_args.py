@@ -4,7 +4,7 @@ Initialization (range init, BatchNorm adaptation, precision search) needs runtim
 loader, a loss, evaluation callbacks. They are registered *beside* the JSON config as extra structs,
 never inside it, so the config stays pure data.
 
-Example:
+Examples:
     >>> from nncf_explore.config import NNCFConfig
     >>> config = NNCFConfig.from_dict({"input_info": {"sample_size": [1, 2]}})
     >>> loader = [([0.0, 1.0], 0), ([2.0, 3.0], 1)]
@@ -37,7 +37,7 @@ class InitializingDataLoader:
     tuple or list, and the model is called as ``model(inputs)``. For any other batch layout, subclass
     it and override :meth:`get_inputs` and :meth:`get_target`.
 
-    Example:
+    Examples:
         >>> class DictBatches(InitializingDataLoader):
         ...     def get_inputs(self, batch):
         ...         return (batch["image"],), {}

@@ -1,6 +1,6 @@
 """Strict JSON in and out: readable syntax errors, plain-data copies, atomic writes.
 
-Example:
+Examples:
     >>> to_json_data({"input_info": {"sample_size": (1, 3, 8, 8)}})
     {'input_info': {'sample_size': [1, 3, 8, 8]}}
 """

@@ -1,6 +1,6 @@
 """``NNCFConfig``: the JSON config as a validated dict, plus runtime objects kept beside it.
 
-Example:
+Examples:
     >>> config = NNCFConfig.from_dict({"input_info": {"sample_size": [1, 3, 32, 32]},
     ...                                "compression": {"algorithm": "quantization"}})
     >>> [section.name for section in config.algorithm_configs()]

@@ -1,6 +1,6 @@
 """The Markdown reference page of the config, rendered from the field table.
 
-Example:
+Examples:
     >>> page = render_config_reference()
     >>> page.splitlines()[0]
     '# Configuration reference'
@@ -114,7 +114,7 @@ def _default(spec: Spec, parent: Obj | None, key: str) -> str:
 def pretty_json(value: Json, indent: str = "") -> str:
     """JSON with one key per line, but any value that fits in 70 columns kept on one line.
 
-    Example:
+    Examples:
         >>> print(pretty_json({"input_info": {"sample_size": [1, 3, 224, 224]}, "epochs": 1}))
         {"input_info": {"sample_size": [1, 3, 224, 224]}, "epochs": 1}
     """

@@ -2,7 +2,7 @@
 
 Both are generated, never written by hand, so they always agree with the validator.
 
-Example:
+Examples:
     >>> schema = build_json_schema()
     >>> schema["properties"]["target_device"]["default"]
     'ANY'

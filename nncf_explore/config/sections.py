@@ -2,7 +2,7 @@
 
 Every reader of a config goes through here, so a default is written once, in the table.
 
-Example:
+Examples:
     >>> section = {"algorithm": "quantization", "initializer": {"range": {"type": "percentile"}}}
     >>> resolve(section, "initializer.range.num_init_samples", algorithm="quantization")
     256
@@ -40,7 +40,7 @@ def resolve(mapping: Mapping[str, Json], path: str, *, algorithm: str | None = N
     Returns:
         A copy of the value, so callers cannot change the config or the table by accident.
 
-    Example:
+    Examples:
         >>> resolve({"sample_size": [1, 8]}, "filler", under="input_info")
         'ones'
     """

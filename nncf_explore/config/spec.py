@@ -4,7 +4,7 @@ Every value an NNCF config may hold is described by one of seven frozen node typ
 the defaults lookup, the JSON schema and the Markdown reference are all functions of this tree, so
 they cannot disagree.
 
-Example:
+Examples:
     >>> bits = Field("integer", default=8, minimum=1, maximum=32, description="Bit width.", example=4)
     >>> group = Obj({"bits": bits}, description="Quantizer settings.")
     >>> group.fields["bits"].default
@@ -123,7 +123,7 @@ Spec: TypeAlias = Field | ArrayOf | TupleOf | MapOf | Obj | OneOf | Tagged
 def json_type(spec: Spec) -> str:
     """The JSON type a value of ``spec`` has (``"object"`` for objects, maps and tagged unions).
 
-    Example:
+    Examples:
         >>> json_type(MapOf(Field("integer")))
         'object'
     """
@@ -142,7 +142,7 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 def join_path(parent: str, key: str | int) -> str:
     """The JSON path of ``key`` inside ``parent``, as shown in error messages.
 
-    Example:
+    Examples:
         >>> join_path(join_path("compression", 0), "initializer")
         'compression[0].initializer'
         >>> join_path("scope_overrides.weights", "Net/Conv2d[c]/conv2d_0")
@@ -159,7 +159,7 @@ def join_path(parent: str, key: str | int) -> str:
 def describe(spec: Spec, *, article: bool = True) -> str:
     """The expected value in words, for error messages and the reference tables.
 
-    Example:
+    Examples:
         >>> describe(Field("integer", minimum=1, maximum=32))
         'an integer from 1 to 32'
         >>> describe(OneOf((Field("string"), ArrayOf(Field("string")))))

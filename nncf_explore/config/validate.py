@@ -3,7 +3,7 @@
 The validator walks the table and the value together and collects every problem instead of stopping
 at the first, so a user fixes a config in one pass.
 
-Example:
+Examples:
     >>> config = {"target_device": "cpu", "compression": {"algorithm": "quantization", "x": 1}}
     >>> for issue in find_issues(config):  # doctest: +ELLIPSIS
     ...     print(issue)
@@ -57,7 +57,7 @@ class ConfigIssue:
 def show(value: Json) -> str:
     """A short JSON rendering of ``value`` for messages.
 
-    Example:
+    Examples:
         >>> show("cpu"), show([1, 2]), show(True)
         ('"cpu"', '[1, 2]', 'true')
     """

@@ -31,7 +31,7 @@ def make_mock_inputs(
 ) -> tuple[tuple[torch.Tensor, ...], dict[str, torch.Tensor]]:
     """Build ``(args, kwargs)`` of mock tensors from ``input_info``.
 
-    Example:
+    Examples:
         >>> args, kwargs = make_mock_inputs([{"sample_size": [1, 4]}, {"sample_size": [1, 7], "type": "long",
         ...                                   "keyword": "ids", "filler": "zeros"}])
         >>> args[0].shape, kwargs["ids"].dtype

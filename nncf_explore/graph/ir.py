@@ -130,7 +130,7 @@ class Edge:
 class Graph:
     """An immutable traced graph.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from nncf_explore import trace_model
         >>> g = trace_model(torch.nn.Linear(4, 2), {"sample_size": [1, 4]})

@@ -43,7 +43,7 @@ REGEX_MARK = "{re}"
 def normalize_node_name(name: str) -> str:
     """Map NNCF's wrapper class names to the plain torch ones.
 
-    Example:
+    Examples:
         >>> normalize_node_name("ResNet/NNCFConv2d[conv1]/conv2d_0")
         'ResNet/Conv2d[conv1]/conv2d_0'
         >>> normalize_node_name("ResNet/Conv2d[conv1]/conv2d_0")
@@ -55,7 +55,7 @@ def normalize_node_name(name: str) -> str:
 def names_match(a: str, b: str) -> bool:
     """Whether two node names denote the same node, ignoring NNCF's wrapper prefixes.
 
-    Example:
+    Examples:
         >>> names_match("Net/NNCFLinear[fc]/linear_0", "Net/Linear[fc]/linear_0")
         True
     """
@@ -70,7 +70,7 @@ def scope_element(class_name: str, field: str | None) -> str:
 def node_name(scope: str, op: str, call_order: int) -> str:
     """NNCF's operation address string.
 
-    Example:
+    Examples:
         >>> node_name("ResNet/ReLU[relu]", "relu_", 1)
         'ResNet/ReLU[relu]/relu__1'
     """
@@ -87,7 +87,7 @@ def matches_pattern(pattern: str, name: str) -> bool:
 
     Both spellings of module classes (``NNCFConv2d`` and ``Conv2d``) match.
 
-    Example:
+    Examples:
         >>> matches_pattern("{re}layer1", "ResNet/Sequential[layer1]/BasicBlock[0]/Conv2d[conv1]/conv2d_0")
         True
         >>> matches_pattern("ResNet/NNCFConv2d[conv1]/conv2d_0", "ResNet/Conv2d[conv1]/conv2d_0")

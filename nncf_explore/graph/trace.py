@@ -203,7 +203,7 @@ def trace_model(
             inputs nor a dummy forward.
         TraceError: The forward failed; the message names the module and op.
 
-    Example:
+    Examples:
         >>> import torch
         >>> net = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU())
         >>> g = trace_model(net, {"sample_size": [1, 3, 16, 16]})

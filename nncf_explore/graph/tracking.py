@@ -44,7 +44,7 @@ def nncf_model_input(tensor: torch.Tensor) -> torch.Tensor:
     An identity function outside tracing and compressed forwards, so it can stay
     in user code.
 
-    Example:
+    Examples:
         >>> import torch
         >>> t = torch.ones(2)
         >>> nncf_model_input(t) is t

@@ -9,7 +9,7 @@ Groups that add nothing are skipped: a module with one node (``conv1``) is
 shown as that node, and of a module and its only child holding the same
 nodes (``backbone`` around ``backbone.body``) only the outer one is a group.
 
-Example:
+Examples:
     >>> from nncf_explore.graph.ir import Edge, Graph, Node
     >>> from nncf_explore.graph.ops import OpCategory
     >>> def node(i, module):

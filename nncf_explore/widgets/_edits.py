@@ -6,7 +6,7 @@ share a unified scale change together, because NNCF gives them one
 quantizer.  A point turned off and on again comes back as it was when it was
 turned off (``memory``), or with its default spec.
 
-Example:
+Examples:
     >>> from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
     >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
     >>> w = QuantizationPoint("weight", "Net/conv2d_0", None, QuantizerSpec())
@@ -137,7 +137,7 @@ def describe(edit: Edit) -> str:
 class History(Generic[T]):
     """Setups after each edit, with a cursor for undo and redo.
 
-    Example:
+    Examples:
         >>> h = History("start", "initial")
         >>> h.push("a", "edit a"); h.push("b", "edit b")
         >>> h.undo(), h.undo(), h.can_undo, h.redo()

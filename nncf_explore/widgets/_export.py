@@ -18,7 +18,7 @@ def export_path(typed: str) -> Path:
         ValueError: Nothing was typed.
         IsADirectoryError: The path is a folder (the message suggests a file in it).
 
-    Example:
+    Examples:
         >>> import os, tempfile
         >>> d = tempfile.mkdtemp()
         >>> export_path(os.path.join(d, "sub", "c.json")).parent.is_dir()
@@ -37,7 +37,7 @@ def export_path(typed: str) -> Path:
 def download_link_html(filename: str, text: str) -> str:
     """An ``<a download>`` link carrying ``text`` as a base64 JSON data URI.
 
-    Example:
+    Examples:
         >>> download_link_html("c.json", "{}")
         '<a download="c.json" href="data:application/json;base64,e30=" target="_blank">Download c.json</a>'
     """

@@ -23,7 +23,7 @@ class LayoutUnavailableError(RuntimeError):
 def dot_source(n: int, edges: Sequence[tuple[int, int]]) -> str:
     """DOT text for nodes ``0..n-1`` drawn as small unlabelled boxes.
 
-    Example:
+    Examples:
         >>> print(dot_source(2, [(0, 1)]))
         digraph G {
         graph [rankdir=TB, nodesep=0.3, ranksep=0.4];

@@ -22,7 +22,7 @@ _PRE = "margin:0;font-size:11px;line-height:1.35;max-height:360px;overflow:auto"
 def json_diff_html(old: str | None, new: str) -> str:
     """``new`` as a ``<pre>`` block with lines that differ from ``old`` highlighted.
 
-    Example:
+    Examples:
         >>> out = json_diff_html('{\\n  "a": 1\\n}', '{\\n  "a": 2\\n}')
         >>> "1 line added, 1 removed" in out and "text-decoration:line-through" in out
         True
@@ -87,7 +87,7 @@ def setup_stats(
 def human_bytes(n: float) -> str:
     """``1536`` -> ``'1.5 kB'``.
 
-    Example:
+    Examples:
         >>> human_bytes(1536), human_bytes(44_700_000)
         ('1.5 kB', '44.7 MB')
     """

@@ -10,7 +10,7 @@ Coordinates are in "layer" units: y is the layer (it grows along edges; the
 figure flips the axis so the graph reads top-down) and neighbouring nodes in
 a layer are at least 1 apart in x.
 
-Example:
+Examples:
     >>> lay = layered_layout(["a", "b", "c"], [("a", "b"), ("b", "c"), ("a", "c")])
     >>> [lay.positions[k][1] for k in "abc"]
     [0.0, 1.0, 2.0]

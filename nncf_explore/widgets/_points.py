@@ -23,7 +23,7 @@ NO_WEIGHTS, OFF, BITS8, BITS4, OTHER_BITS, MIXED = range(len(STATES))
 def bits_state(bits: Iterable[int]) -> int:
     """The state of a set of enabled bit widths: 8-bit, 4-bit, other or mixed.
 
-    Example:
+    Examples:
         >>> [STATES[bits_state(b)] for b in ([8], [4, 4], [6], [4, 8], [])]
         ['8-bit', '4-bit', 'other bits', 'mixed', 'not quantized']
     """

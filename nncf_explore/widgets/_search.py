@@ -5,7 +5,7 @@ NNCF name or module FQN; ``re:<pattern>`` searches the name with a regular
 expression instead (NNCF's ``{re}`` scopes use the same kind of pattern).
 The op filter is ``category:<category>`` or ``op:<op>``.
 
-Example:
+Examples:
     >>> from nncf_explore.graph.ir import Graph, Node
     >>> from nncf_explore.graph.ops import OpCategory
     >>> g = Graph([Node(0, "Net/Conv2d[conv1]/conv2d_0", "conv2d", OpCategory.CONVOLUTION, "", "conv1", ""),

@@ -28,7 +28,7 @@ class ExplorerSession(Protocol):
     setup: the Explorer switches devices by applying a setup with another
     ``target_device`` (so undo restores the device too).
 
-    Example:
+    Examples:
         A session is usually built by ``nncf_explore`` from a model and an NNCF
         config; any object with these members works::
 

@@ -44,7 +44,7 @@ EDGE_COLOUR, FOCUS_COLOUR, MATCH_COLOUR, SELECTED_COLOUR = "#b8b8b8", "#1f77b4",
 def colour_of(code: int) -> str:
     """The colour drawn for a state code.
 
-    Example:
+    Examples:
         >>> colour_of(STATES.index("4-bit"))
         '#d62728'
     """
@@ -54,7 +54,7 @@ def colour_of(code: int) -> str:
 def point_line(point: QuantizationPoint, node: Node, on: bool) -> str:
     """One quantizer as a hover/panel line, e.g. ``"W: B:8 M:S SGN:S PC:Y NR:Y"``.
 
-    Example:
+    Examples:
         >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
         >>> from nncf_explore.graph.ops import OpCategory
         >>> n = Node(1, "Net/relu_0", "relu", OpCategory.ACTIVATION, "Net", "", "Net")

@@ -113,7 +113,7 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
             :class:`~nncf_explore.compression.editing.EditSession`
             (``init_loader``, ``eval_fn``, ...).
 
-    Example:
+    Examples:
         >>> ex = Explorer(model, config, init_loader=loader)  # doctest: +SKIP
         >>> ex.select("ResNet/Conv2d[conv1]/conv2d_0")  # doctest: +SKIP
         >>> ex.node_panel.weight_row.bits.value = 4  # doctest: +SKIP

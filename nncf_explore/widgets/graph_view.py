@@ -5,7 +5,7 @@ layout, fetched from the layout cache when seen before).  A new quantizer
 setup only recolours: node colours, activation marker colours/symbols and
 hover texts change inside one ``fig.batch_update()``; positions never move.
 
-Example:
+Examples:
     A ``GraphView`` is normally built by :class:`~nncf_explore.widgets.explorer.Explorer`::
 
         view = GraphView(graph, index, QuantState(index, setup))

@@ -54,7 +54,7 @@ _CATEGORY_REASONS = {
 def default_reason(node: Node) -> str:
     """Why a node without quantization points has none, from its category alone.
 
-    Example:
+    Examples:
         >>> from nncf_explore.graph.ops import OpCategory
         >>> default_reason(Node(3, "Net/ReLU[r]/relu_0", "relu", OpCategory.ACTIVATION, "", "r", "ReLU"))
         "'relu' gets no quantizer of its own: its output is quantized where a compute op consumes it."

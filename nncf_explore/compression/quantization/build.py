@@ -130,7 +130,7 @@ def build_quantizer_setup(
 ) -> QuantizerSetup:
     """The quantizer setup the ``quantization`` section of ``config`` places on ``graph``.
 
-    Example:
+    Examples:
         >>> import torch
         >>> from nncf_explore.graph import trace_model
         >>> g = trace_model(torch.nn.Sequential(torch.nn.Linear(4, 4)), {"sample_size": [1, 4]})

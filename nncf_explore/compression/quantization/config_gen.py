@@ -73,7 +73,7 @@ def config_from_setup(base: Mapping[str, Any], graph: Graph, setup: QuantizerSet
         ConfigError: ``setup`` holds a quantizer that no config can place on
             this graph (for example one moved to a position placement never uses).
 
-    Example:
+    Examples:
         >>> import torch
         >>> from nncf_explore.graph import trace_model
         >>> g = trace_model(torch.nn.Sequential(torch.nn.Linear(4, 4)), {"sample_size": [1, 4]})

@@ -15,7 +15,7 @@ exports as ``Clip`` to ``-64..63`` plus an int8 pair with step ``scale/63``. NNC
 writes a 256-level FakeQuantize with doubled range there and relies on weights being
 pre-quantized; the extra ``Clip`` keeps the exported model exact for any input.
 
-Example:
+Examples:
     >>> from nncf_explore.compression.quantization.quantizers import make_quantizer
     >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
     >>> q = make_quantizer(QuantizerSpec(bits=4, signed=True), (1,), None)
@@ -69,7 +69,7 @@ def qdq_forward(quantizer: BaseQuantizer, x: Tensor) -> Tensor:
     ``QuantizeLinear``/``DequantizeLinear`` plus ``Clip`` (per-tensor) or ``Max``/``Min``
     (per-channel) for bit widths below the 8-bit container.
 
-    Example:
+    Examples:
         >>> from nncf_explore.compression.quantization.quantizers import make_quantizer
         >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
         >>> q = make_quantizer(QuantizerSpec(bits=2, signed=True), (1,), None)
@@ -115,7 +115,7 @@ def to_torch_fake_quantize(quantizer: BaseQuantizer) -> FakeQuantize:
     Unsigned symmetric quantizers get an *affine* qscheme, because torch's symmetric
     ``quint8`` convention puts the zero point at 128.
 
-    Example:
+    Examples:
         >>> from nncf_explore.compression.quantization.quantizers import make_quantizer
         >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
         >>> fq = to_torch_fake_quantize(make_quantizer(QuantizerSpec(bits=4, signed=True), (1,), None))

@@ -22,7 +22,7 @@ fast as the fused kernel anyway, since the kernel also computes a gradient mask.
 fused kernels are used only for export and ``strip`` (``export.py``), where the
 target runtime's formula is what matters.
 
-Example:
+Examples:
     >>> x = torch.tensor([-3.0, -0.6, 0.4, 0.6, 2.0])
     >>> symmetric_fake_quantize(x, torch.tensor([1.0]), level_low=-2, level_high=1)
     tensor([-2., -1.,  0.,  1.,  1.])
@@ -42,7 +42,7 @@ EPS = 1e-16
 def reference_fake_quantize(x: Tensor, input_low: Tensor, input_range: Tensor, levels: int) -> Tensor:
     """NNCF's fake-quantize formula in plain out-of-place torch ops.
 
-    Example:
+    Examples:
         >>> reference_fake_quantize(torch.tensor([0.1, 0.4, 9.0]), torch.tensor(0.0), torch.tensor(1.0), 3)
         tensor([0.0000, 0.5000, 1.0000])
     """
@@ -63,7 +63,7 @@ def _quantize_values(x: Tensor, input_low: Tensor, input_range: Tensor, levels: 
 def symmetric_range(scale_safe: Tensor, level_low: int, level_high: int) -> tuple[Tensor, Tensor]:
     """``(input_low, input_range)`` of a symmetric quantizer with positive ``scale_safe``.
 
-    Example:
+    Examples:
         >>> symmetric_range(torch.tensor(1.27), -128, 127)
         (tensor(-1.2800), tensor(2.5500))
     """
@@ -77,7 +77,7 @@ def tune_range(input_low: Tensor, input_range: Tensor, levels: int) -> tuple[Ten
     Of the two candidate ranges (move the low end, or move the high end) the wider
     one wins; a candidate that would divide by zero is not available.
 
-    Example:
+    Examples:
         >>> tune_range(torch.tensor([-0.3]), torch.tensor([1.0]), levels=3)
         (tensor([-0.7000]), tensor([1.4000]))
     """
@@ -168,7 +168,7 @@ def _needs_grad(*tensors: Tensor) -> bool:
 def symmetric_fake_quantize(x: Tensor, scale_safe: Tensor, level_low: int, level_high: int) -> Tensor:
     """Symmetric fake quantization; ``scale_safe`` must already be ``|scale| + eps``.
 
-    Example:
+    Examples:
         >>> symmetric_fake_quantize(torch.tensor([0.49, 0.51]), torch.tensor([1.0]), 0, 2)
         tensor([0.5000, 0.5000])
     """
@@ -184,7 +184,7 @@ def asymmetric_fake_quantize(
 ) -> Tensor:
     """Asymmetric fake quantization with TuneRange; ``input_range_safe = |input_range| + eps``.
 
-    Example:
+    Examples:
         >>> x = torch.tensor([-1.0, 0.0, 0.4])
         >>> asymmetric_fake_quantize(x, torch.tensor([-0.3]), torch.tensor([1.0]), 0, 2)
         tensor([-0.7000,  0.0000,  0.7000])

@@ -8,7 +8,7 @@ With ``logarithm_scale`` the ``scale`` / ``input_range`` parameter stores the lo
 of the value; ``state_dict`` and ``load_state_dict`` still exchange the real value, and
 `BaseQuantizer.quantization_range` returns real values.
 
-Example:
+Examples:
     >>> q = make_quantizer(QuantizerSpec(bits=4, signed=True), scale_shape=(1,), channel_axis=None)
     >>> q.apply_minmax_init(torch.tensor([-2.0]), torch.tensor([1.0]))
     >>> (q.level_low, q.level_high, q.scale.item())
@@ -276,7 +276,7 @@ class SymmetricQuantizer(BaseQuantizer):
     def apply_minmax_init(self, min_values: Tensor, max_values: Tensor) -> None:
         """``signed = any(min < 0)`` unless forced; ``scale = max(|min|, |max|)``, floored at 0.1.
 
-        Example:
+        Examples:
             >>> q = SymmetricQuantizer(QuantizerSpec(), (1,), None)
             >>> q.apply_minmax_init(torch.tensor([0.0]), torch.tensor([0.05]))
             >>> (q.signed, round(q.scale.item(), 4))
@@ -317,7 +317,7 @@ class AsymmetricQuantizer(BaseQuantizer):
     def apply_minmax_init(self, min_values: Tensor, max_values: Tensor) -> None:
         """Each channel's range is widened to at least 1% of the widest channel's range.
 
-        Example:
+        Examples:
             >>> q = AsymmetricQuantizer(QuantizerSpec(mode="asymmetric", per_channel=True), (2, 1), 0)
             >>> q.apply_minmax_init(torch.tensor([0.0, 1.0]), torch.tensor([10.0, 1.0]))
             >>> [round(v, 4) for v in [*q.input_low.flatten().tolist(), *q.input_range.flatten().tolist()]]
@@ -342,7 +342,7 @@ def make_quantizer(
         scale_shape: shape of the range parameters, e.g. ``(1,)``, ``(C_out, 1, 1, 1)``, ``(1, C, 1, 1)``.
         channel_axis: the axis of ``scale_shape`` holding channels; ``None`` for per-tensor.
 
-    Example:
+    Examples:
         >>> make_quantizer(QuantizerSpec(mode="asymmetric"), (1,), None)
         AsymmetricQuantizer(B:8 M:A SGN:ANY PC:N NR:N, levels=0..255)
     """

@@ -12,7 +12,7 @@ Memory: min/max and mean collectors keep O(channels) state. ``threesigma`` and
 ``percentile`` keep a uniform random sample of at most ``max_stored_values`` values
 (bottom-k of random keys; exact below the cap), plus keys for one registered tensor.
 
-Example:
+Examples:
     >>> c = make_collector("mean_min_max")
     >>> c.register(torch.tensor([[-1.0, 2.0]]))
     >>> c.register(torch.tensor([[-3.0, 0.0]]))
@@ -52,7 +52,7 @@ def quantile(values: Tensor, fractions: Sequence[float], dim: int) -> Tensor:
 
     Uses ``kthvalue`` rather than `torch.quantile`, which refuses inputs above 16M values.
 
-    Example:
+    Examples:
         >>> quantile(torch.tensor([[1.0, 2.0, 3.0, 4.0]]), [0.5, 0.9], dim=1)
         tensor([[2.5000],
                 [3.7000]], dtype=torch.float64)
@@ -296,7 +296,7 @@ def make_collector(
         max_stored_values: sample cap of ``threesigma`` and ``percentile``.
         seed: seed of that sampling (offset by the rank under torch.distributed).
 
-    Example:
+    Examples:
         >>> c = make_collector("mixed_min_max", symmetric=False)
         >>> c.register(torch.tensor([[0.0, 4.0], [-2.0, 2.0]]))
         >>> c.min_max()

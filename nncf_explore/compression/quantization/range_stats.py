@@ -329,7 +329,7 @@ def warn_uninitialized(qids: Sequence[str], reason: str) -> None:
 def nominal_range(quantizer: BaseQuantizer) -> tuple[Tensor, Tensor]:
     """The ``(min, max)`` a quantizer's parameters stand for (what ``apply_minmax_init`` would take back).
 
-    Example:
+    Examples:
         >>> from nncf_explore.compression.quantization.quantizers import make_quantizer
         >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
         >>> q = make_quantizer(QuantizerSpec(signed=True), (1,), None)

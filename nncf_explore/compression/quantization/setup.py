@@ -26,7 +26,7 @@ PointKind = Literal["weight", "activation"]
 def quantizer_id(kind: PointKind, node: str, input_port: int | None) -> str:
     """NNCF's quantizer id.
 
-    Example:
+    Examples:
         >>> quantizer_id("activation", "Net/relu_0", None)
         'Net/relu_0|OUTPUT'
         >>> quantizer_id("activation", "Net/Linear[fc]/linear_0", 0)
@@ -85,7 +85,7 @@ class QuantizationPoint:
         Every editor of setups (the Explorer, :func:`config_from_setup`) uses this,
         so edited setups and configs agree.
 
-        Example:
+        Examples:
             >>> p = QuantizationPoint("weight", "N/linear_0", 1, QuantizerSpec(narrow_range=True))
             >>> p.respec(bits=4).spec.narrow_range
             False

@@ -4,7 +4,7 @@
 `quantizers.py` are built from it. Level arithmetic follows NNCF's
 `src/nncf/common/quantization/quantizers.py` semantics (reference doc §5.1).
 
-Example:
+Examples:
     >>> spec = QuantizerSpec(bits=8, mode="symmetric", per_channel=True, signed=True, narrow_range=True)
     >>> spec.label()
     'B:8 M:S SGN:S PC:Y NR:Y'
@@ -46,7 +46,7 @@ def level_bounds(
     ``0..2^b-1``; narrow range drops the most negative level (or the top level when
     ``low == 0``); half range (NNCF's overflow fix) uses ``b - 1`` bits.
 
-    Example:
+    Examples:
         >>> level_bounds(8, "symmetric", signed=True, narrow_range=False, half_range=True)
         (-64, 63)
         >>> level_bounds(4, "asymmetric", signed=True, narrow_range=True, half_range=False)
@@ -82,7 +82,7 @@ class QuantizerSpec:
         half_range: NNCF's overflow fix, quantize with ``bits - 1`` on the same step.
         logarithm_scale: store ``log(scale)`` as the trainable parameter.
 
-    Example:
+    Examples:
         >>> QuantizerSpec.from_dict({"bits": 4, "mode": "asymmetric"}).label()
         'B:4 M:A SGN:ANY PC:N NR:N'
     """
