@@ -1,0 +1,38 @@
+"""Importing nncf_explore changes nothing in torch, and the core needs no widget library."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+SNAPSHOT = """
+import torch, torch.nn.functional as F
+def snap():
+    return ({k: id(v) for k, v in vars(F).items()}, {k: id(v) for k, v in vars(torch.Tensor).items()},
+            {k: id(getattr(torch, k)) for k in dir(torch)}, {k: id(v) for k, v in vars(torch.nn.Module).items()})
+before = snap()
+import nncf_explore
+from nncf_explore import (trace_model, create_compressed_model, NNCFConfig, EditSession, build_quantizer_setup,
+                          config_from_setup, nncf_model_input)
+after = snap()
+changed = [name for b, a in zip(before, after) for name in set(b) | set(a) if b.get(name) != a.get(name)]
+assert not changed, changed
+assert not torch.overrides._is_torch_function_mode_enabled()
+assert not torch.nn.modules.module._global_forward_hooks and not torch.nn.modules.module._global_forward_pre_hooks
+import sys
+loaded = sorted(m for m in sys.modules if m.split(".")[0] in {"ipywidgets", "plotly", "anywidget"})
+assert not loaded, loaded
+print("ok")
+"""
+
+
+def test_importing_the_package_patches_nothing_and_loads_no_widget_library() -> None:
+    result = subprocess.run([sys.executable, "-c", SNAPSHOT], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert result.stdout.strip().endswith("ok")
+
+
+def test_config_package_does_not_import_torch() -> None:
+    code = "import nncf_explore.config, sys; assert 'torch' not in sys.modules, 'torch imported'; print('ok')"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr[-3000:]
