@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections import Counter
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -15,6 +16,14 @@ from nncf_explore import NNCFConfig, create_compressed_model, register_default_i
 from nncf_explore.compression.quantization.export import grid_params
 from tests import models
 from tests.compression import digits
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread() -> Iterator[None]:
+    """Tensors this small run faster on one thread, much faster on a busy machine."""
+    with digits.one_thread():
+        yield
+
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
@@ -88,7 +97,9 @@ def test_export_writes_standard_qdq_onnx_that_onnxruntime_runs_like_torch(case, 
     counts = op_counts(path)
     assert counts["QuantizeLinear"] == counts["DequantizeLinear"] == enabled_points(ctrl) == len(ctrl.setup)
     assert {node.domain for node in proto.graph.node} <= {"", "ai.onnx"}
-    assert [i.name for i in proto.graph.input] == ["input.0"] and [o.name for o in proto.graph.output] == ["output.0"]
+    assert [i.name for i in proto.graph.input] == ["input.0"] and [o.name for o in proto.graph.output] == [
+        "output.0"
+    ]
     assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [17]
     with torch.no_grad():  # batch 1, as exported: a batched conv may round differently in the last bit
         expected = torch.cat([q.eval()(x[i : i + 1]) for i in range(len(x))]).numpy()
@@ -121,9 +132,14 @@ def test_export_options_opset_names_and_model_args(resnet, tmp_path) -> None:
     )
     proto = onnx.load(str(tmp_path / "m13.onnx"))
     assert [o.version for o in proto.opset_import if o.domain in ("", "ai.onnx")] == [13]
-    assert [i.name for i in proto.graph.input] == ["image"] and [o.name for o in proto.graph.output] == ["logits"]
+    assert [i.name for i in proto.graph.input] == ["image"] and [o.name for o in proto.graph.output] == [
+        "logits"
+    ]
     ctrl.export_model(tmp_path / "batch4.onnx", model_args=(x[:4],))
-    dims = [d.dim_value for d in onnx.load(str(tmp_path / "batch4.onnx")).graph.input[0].type.tensor_type.shape.dim]
+    dims = [
+        d.dim_value
+        for d in onnx.load(str(tmp_path / "batch4.onnx")).graph.input[0].type.tensor_type.shape.dim
+    ]
     assert dims == [4, 3, 32, 32]
     assert [m.training for m in q.modules()] == training
 
@@ -131,12 +147,17 @@ def test_export_options_opset_names_and_model_args(resnet, tmp_path) -> None:
 @pytest.mark.parametrize(
     ("save_format", "message"),
     [
-        ("openvino", r"save_format 'openvino' is not supported; use 'onnx' or 'onnx_<opset>' \(e.g. 'onnx_17'\)"),
+        (
+            "openvino",
+            r"save_format 'openvino' is not supported; use 'onnx' or 'onnx_<opset>' \(e.g. 'onnx_17'\)",
+        ),
         ("onnx_12", "save_format 'onnx_12': per-channel QuantizeLinear needs opset 13 or newer"),
         ("onnx_x", "save_format 'onnx_x' is not supported"),
     ],
 )
-def test_bad_save_format_is_refused_before_anything_is_written(resnet, tmp_path, save_format, message) -> None:
+def test_bad_save_format_is_refused_before_anything_is_written(
+    resnet, tmp_path, save_format, message
+) -> None:
     ctrl, _, _ = resnet
     with pytest.raises(ValueError, match=message):
         ctrl.export_model(tmp_path / "m.onnx", save_format=save_format)

@@ -20,16 +20,24 @@ from nncf_explore.widgets._edits import SetSpec, Toggle
 def _model() -> nn.Module:
     torch.manual_seed(0)
     return nn.Sequential(
-        nn.Conv2d(1, 8, 3, padding=1), nn.BatchNorm2d(8), nn.ReLU(),
-        nn.Conv2d(8, 8, 3, padding=1, groups=8), nn.ReLU(),
-        nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10),
+        nn.Conv2d(1, 8, 3, padding=1),
+        nn.BatchNorm2d(8),
+        nn.ReLU(),
+        nn.Conv2d(8, 8, 3, padding=1, groups=8),
+        nn.ReLU(),
+        nn.AdaptiveAvgPool2d(1),
+        nn.Flatten(),
+        nn.Linear(8, 10),
     ).eval()
 
 
 @pytest.fixture(scope="module")
 def explorer() -> Explorer:
-    config = {"input_info": {"sample_size": [1, 1, 8, 8]}, "target_device": "TRIAL",
-              "compression": {"algorithm": "quantization"}}
+    config = {
+        "input_info": {"sample_size": [1, 1, 8, 8]},
+        "target_device": "TRIAL",
+        "compression": {"algorithm": "quantization"},
+    }
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         return Explorer(_model(), config)
@@ -48,7 +56,9 @@ EDITS = st.lists(
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(edits=EDITS)
-def test_exported_config_rebuilds_the_explorers_setup(explorer: Explorer, edits: list, tmp_path_factory) -> None:
+def test_exported_config_rebuilds_the_explorers_setup(
+    explorer: Explorer, edits: list, tmp_path_factory
+) -> None:
     explorer.reset()
     ids = [p.id for p in explorer.session.default_setup]
     for action, pick, bits in edits:
@@ -60,8 +70,11 @@ def test_exported_config_rebuilds_the_explorers_setup(explorer: Explorer, edits:
             explorer.edit(Toggle((qid,), action == "on"))
         elif qid in explorer.session.setup:
             point = explorer.session.setup.get(qid)
-            change = {"bits": bits, "mode": "asymmetric" if point.spec.mode == "symmetric" else "symmetric",
-                      "per_channel": not point.spec.per_channel}[action]
+            change = {
+                "bits": bits,
+                "mode": "asymmetric" if point.spec.mode == "symmetric" else "symmetric",
+                "per_channel": not point.spec.per_channel,
+            }[action]
             explorer.edit(SetSpec((qid,), {action: change}))
         assert explorer.error.message.value == "", explorer.error.message.value
     path = Path(explorer.export_config(str(tmp_path_factory.mktemp("export") / "edited.json")))
