@@ -17,8 +17,8 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench._timing import median_seconds, setup_threads, table  # noqa: E402
-from tests import models  # noqa: E402
+from bench._timing import median_seconds, setup_threads, table
+from tests import models
 
 
 def _explorer() -> object:

@@ -47,7 +47,33 @@ _EXPORTS = {
     "NNCFExploreError": "nncf_explore.errors",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = [
+    "CompressionStage",
+    "ConfigError",
+    "Edge",
+    "EditSession",
+    "Explorer",
+    "Graph",
+    "GraphError",
+    "InitializingDataLoader",
+    "NNCFConfig",
+    "NNCFExploreError",
+    "NNCFGraph",
+    "Node",
+    "QuantizationPoint",
+    "QuantizerSetup",
+    "QuantizerSpec",
+    "TraceError",
+    "build_quantizer_setup",
+    "config_from_setup",
+    "create_compressed_model",
+    "load_state",
+    "names_match",
+    "nncf_model_input",
+    "nncf_model_output",
+    "register_default_init_args",
+    "trace_model",
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -52,8 +52,8 @@ from typing import Any
 import ipywidgets as widgets
 
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
-from nncf_explore.config.nncf_config import NNCFConfig
 from nncf_explore.config.jsonio import dumps
+from nncf_explore.config.nncf_config import NNCFConfig
 from nncf_explore.graph.ir import Node
 from nncf_explore.widgets._collapse import COLLAPSE_ABOVE
 from nncf_explore.widgets._edits import (
