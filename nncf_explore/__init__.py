@@ -80,7 +80,15 @@ def __getattr__(name: str) -> Any:
     module = _EXPORTS.get(name)
     if module is None:
         raise AttributeError(f"module 'nncf_explore' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
+    try:
+        value = getattr(importlib.import_module(module), name)
+    except ImportError as exc:
+        if not module.startswith("nncf_explore.widgets"):
+            raise
+        raise ImportError(
+            f"nncf_explore.{name} needs the widget libraries ({exc}); install them with "
+            "pip install 'nncf-explore[widgets]' (ipywidgets, plotly, anywidget)"
+        ) from exc
     globals()[name] = value
     return value
 

@@ -40,3 +40,34 @@ def test_config_package_does_not_import_torch() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=False
     )
     assert result.returncode == 0, result.stderr[-3000:]
+
+
+BLOCKED = """
+import importlib.abc, sys
+class Block(importlib.abc.MetaPathFinder):
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in {"ipywidgets", "plotly", "anywidget"}:
+            raise ImportError(f"{name} is blocked: not installed in this test")
+sys.meta_path.insert(0, Block())
+import warnings, torch
+warnings.simplefilter("ignore")
+from nncf_explore import create_compressed_model, trace_model
+net = torch.nn.Sequential(torch.nn.Conv2d(3, 4, 3), torch.nn.ReLU())
+ctrl, q = create_compressed_model(net, {"input_info": {"sample_size": [1, 3, 8, 8]},
+                                        "compression": {"algorithm": "quantization"}}, dump_graphs=False)
+print(len(ctrl.setup), q(torch.ones(1, 3, 8, 8)).shape)
+try:
+    from nncf_explore import Explorer
+except ImportError as exc:
+    print("explorer needs the widgets extra:", "pip install" in str(exc) or "widgets" in str(exc))
+"""
+
+
+def test_core_works_without_the_widget_libraries_installed() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", BLOCKED], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    lines = result.stdout.strip().splitlines()
+    assert lines[0].startswith("2 torch.Size([1, 4, 6, 6])")
+    assert lines[-1] == "explorer needs the widgets extra: True"
