@@ -312,8 +312,7 @@ def create_compressed_model(
         ctrl.load_state(compression_state["ctrl_state"])
     if dump_graphs:
         _dump(graph, log_dir, "compressed_graph.dot", nncf_interface(compressed).quantizer_annotations())
-    if adapted:
-        object.__setattr__(compressed, _FP32_SOURCE, _Fp32Source(adapted, _versions(compressed)))
+    object.__setattr__(compressed, _FP32_SOURCE, _Fp32Source(adapted, _versions(compressed)))
     return ctrl, compressed
 
 

@@ -10,7 +10,6 @@ values because the low-bit grid is a subset of the int8/uint8 grid.
 from __future__ import annotations
 
 import copy
-import functools
 import inspect
 import os
 import tempfile
@@ -21,11 +20,12 @@ from typing import Any
 
 import torch
 from torch import Tensor, nn
-from torch.jit._trace import TracerWarning
+from torch.jit._trace import TracerWarning, is_tracing
 
 from nncf_explore.compression.interface import compression_interface, is_compressed
 from nncf_explore.compression.quantization.export import qdq_forward
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
+from nncf_explore.compression.runtime import UntracedPathWarning
 from nncf_explore.graph.tracking import Args, Kwargs
 
 DEFAULT_OPSET = 17
@@ -81,9 +81,38 @@ def _quantizer_forwards(
         interface.weight_cache.enabled = cache_enabled
 
 
-def qdq_mode(model: nn.Module) -> AbstractContextManager[None]:
+class QdqCalls:
+    """Counts quantizer calls on floating-point tensors, eager and under the ONNX tracer.
+
+    ``torch.onnx``'s tracer turns shape arithmetic (``x.shape[0] * num_heads`` in
+    ``nn.MultiheadAttention``) into integer tensor ops.  The compressed model numbers those
+    like any op, which shifts the call orders its quantizers are attached to: a quantizer
+    can then meet an integer tensor (left alone here) while the op it belongs to goes
+    unquantized.  Comparing the traced count with an eager forward's exposes that.
+    """
+
+    def __init__(self) -> None:
+        self.eager = 0
+        self.traced = 0
+
+    def forward_of(self, quantizer: BaseQuantizer) -> Callable[[Tensor], Tensor]:
+        """``quantizer``'s Q/DQ forward, counted."""
+
+        def forward(x: Tensor) -> Tensor:
+            if not x.is_floating_point():
+                return x
+            if is_tracing():  # type: ignore[no-untyped-call]
+                self.traced += 1
+            else:
+                self.eager += 1
+            return qdq_forward(quantizer, x)
+
+        return forward
+
+
+def qdq_mode(model: nn.Module, calls: QdqCalls | None = None) -> AbstractContextManager[None]:
     """Make every quantizer of ``model`` compute with Q/DQ-exportable ops while the block runs."""
-    return _quantizer_forwards(model, lambda q: functools.partial(qdq_forward, q))
+    return _quantizer_forwards(model, (calls or QdqCalls()).forward_of)
 
 
 def _opset(save_format: str | None) -> int:
@@ -110,6 +139,19 @@ def _atomic_target(path: str | os.PathLike[str]) -> tuple[str, str]:
     return target, tmp
 
 
+class _KeywordsAsPositional(nn.Module):
+    """Takes keyword inputs positionally: the TorchScript exporter cannot pass keyword-only arguments."""
+
+    def __init__(self, model: nn.Module, keys: list[str]) -> None:
+        super().__init__()
+        self.model = model
+        self.keys = keys
+
+    def forward(self, *inputs: Any) -> Any:
+        split = len(inputs) - len(self.keys)
+        return self.model(*inputs[:split], **dict(zip(self.keys, inputs[split:], strict=True)))
+
+
 def export_onnx(
     model: nn.Module,
     path: str | os.PathLike[str],
@@ -118,23 +160,29 @@ def export_onnx(
     input_names: list[str] | None = None,
     output_names: list[str] | None = None,
 ) -> None:
-    """Export ``model`` (compressed or not) to ONNX at ``path``, atomically."""
+    """Export ``model`` (compressed or not) to ONNX at ``path``, atomically.
+
+    Warns if fewer quantizers reached the ONNX graph than run in an eager forward (see
+    :class:`QdqCalls`); the file is still written.
+    """
     args, kwargs = inputs
     opset = _opset(save_format)
     target, tmp = _atomic_target(path)
     names = input_names or [f"input.{i}" for i in range(len(args) + len(kwargs))]
+    root = _KeywordsAsPositional(model, list(kwargs)) if kwargs else model
+    calls = QdqCalls()
     try:
-        with _eval_no_grad(model), qdq_mode(model), warnings.catch_warnings():
+        with _eval_no_grad(model), qdq_mode(model, calls), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=TracerWarning)
+            warnings.filterwarnings("ignore", category=UntracedPathWarning)  # reported below instead
             warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
             outputs = model(*args, **kwargs)
             count = len(outputs) if isinstance(outputs, list | tuple) else 1
             torch.onnx.export(
-                model,
-                args,
+                root,
+                (*args, *kwargs.values()),
                 tmp,
-                kwargs=kwargs or None,
                 opset_version=opset,
                 input_names=names,
                 output_names=output_names or [f"output.{i}" for i in range(count)],
@@ -144,6 +192,15 @@ def export_onnx(
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    if calls.traced < calls.eager:
+        warnings.warn(
+            f"export_model: {calls.eager - calls.traced} of the {calls.eager} quantizers that run in the "
+            "PyTorch model are missing from the ONNX graph. torch.onnx's tracer turns shape arithmetic "
+            "(such as nn.MultiheadAttention's) into tensor ops, which shifts the op call orders the "
+            "quantizers are attached to. Check the exported model's accuracy, or deploy ctrl.strip() "
+            "(torch.export keeps PyTorch's semantics)",
+            stacklevel=3,
+        )
 
 
 @contextmanager
@@ -169,6 +226,33 @@ def _function_forward(model: nn.Module) -> Iterator[None]:
         object.__setattr__(model, "forward", own)
 
 
+def _batch_of_two(value: Any) -> Any:
+    return torch.cat([value[0:1], value[0:1]]) if isinstance(value, Tensor) and value.dim() > 0 else value
+
+
+def _batch_dynamic_shapes(model: nn.Module, args: Args, kwargs: Kwargs) -> dict[str, Any] | None:
+    """``torch.export`` dynamic shapes by forward parameter: dim 0 of every tensor input."""
+
+    def spec(value: Any) -> Any:
+        return {0: torch.export.Dim.AUTO} if isinstance(value, Tensor) and value.dim() > 0 else None
+
+    try:
+        signature = inspect.signature(model.forward)
+        bound = signature.bind(*args, **kwargs)
+    except (TypeError, ValueError):
+        return None
+    shapes: dict[str, Any] = {}
+    for name, value in bound.arguments.items():
+        kind = signature.parameters[name].kind
+        if kind is inspect.Parameter.VAR_POSITIONAL:
+            shapes[name] = tuple(spec(v) for v in value)
+        elif kind is inspect.Parameter.VAR_KEYWORD:
+            shapes[name] = {k: spec(v) for k, v in value.items()}
+        else:
+            shapes[name] = spec(value)
+    return shapes
+
+
 def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs], do_copy: bool = True) -> nn.Module:
     """A plain ``torch.fx.GraphModule`` computing ``model``'s eval-mode forward, quantization kept.
 
@@ -176,17 +260,9 @@ def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs], do_copy: bool = T
     result share parameters and buffers with ``model``; ``do_copy`` gives it its own.
     """
     # A batch of 1 would make torch.export specialise the batch size; capture with 2.
-    args = tuple(
-        torch.cat([a[0:1], a[0:1]]) if isinstance(a, Tensor) and a.dim() > 0 else a for a in inputs[0]
-    )
-    kwargs = inputs[1]
-
-    def batch_dynamic(value: Any) -> Any:
-        if isinstance(value, torch.Tensor) and value.dim() > 0:
-            return {0: torch.export.Dim.AUTO}
-        return None
-
-    dynamic = None if kwargs else tuple(batch_dynamic(a) for a in args)
+    args = tuple(_batch_of_two(a) for a in inputs[0])
+    kwargs = {k: _batch_of_two(v) for k, v in inputs[1].items()}
+    dynamic = _batch_dynamic_shapes(model, args, kwargs)
     with _eval_no_grad(model), _quantizer_forwards(model, _frozen_forward), _function_forward(model):
         try:
             program = torch.export.export(

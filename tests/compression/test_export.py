@@ -194,3 +194,55 @@ def test_stripped_model_is_independent_of_the_compressed_one(four_bit) -> None:
         finally:
             quantizer.scale.copy_(saved)
         torch.testing.assert_close(q(x), expected, rtol=0, atol=0)
+
+
+def test_keyword_inputs_export_and_strip(tmp_path) -> None:
+    info = [{"sample_size": [2, 4]}, {"sample_size": [2, 3], "keyword": "scale"}]
+    ctrl, q = create(
+        models.KeywordModel().eval(), {"input_info": info, "compression": {"algorithm": "quantization"}}, []
+    )
+    ctrl.export_model(tmp_path / "keyword.onnx")
+    session = ort.InferenceSession(str(tmp_path / "keyword.onnx"), providers=["CPUExecutionProvider"])
+    assert [i.name for i in session.get_inputs()] == ["input.0", "input.1"]
+    x, scale = torch.randn(1, 4), torch.randn(1, 3)
+    with torch.no_grad():
+        expected = q(x, scale=scale)
+    got = session.run(None, {"input.0": x.numpy(), "input.1": scale.numpy()})[0]
+    np.testing.assert_allclose(got, expected.numpy(), atol=1e-6)
+    stripped = ctrl.strip()
+    x, scale = torch.randn(5, 4), torch.randn(5, 3)
+    with torch.no_grad():
+        torch.testing.assert_close(stripped(x, scale=scale), q(x, scale=scale), rtol=0, atol=0)
+
+
+def attention_export(tmp_path: Any) -> tuple[Any, int, list[warnings.WarningMessage]]:
+    info = [{"sample_size": [1, 8, 16]}, {"sample_size": [1, 12, 16]}]
+    ctrl, _ = create(
+        models.CrossAttention().eval(), {"input_info": info, "compression": {"algorithm": "quantization"}}, []
+    )
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        ctrl.export_model(tmp_path / "attention.onnx")
+    return ctrl, op_counts(tmp_path / "attention.onnx")["QuantizeLinear"], caught
+
+
+def test_export_never_drops_quantizers_silently(tmp_path) -> None:
+    ctrl, exported, caught = attention_export(tmp_path)
+    messages = [str(w.message) for w in caught if "export_model" in str(w.message)]
+    expected = enabled_points(ctrl)
+    if exported < expected:
+        assert len(messages) == 1 and f"{expected - exported} of the {expected} quantizers" in messages[0]
+        assert "ctrl.strip()" in messages[0]
+    else:
+        assert messages == []
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="torch.onnx's tracer turns nn.MultiheadAttention's shape arithmetic into integer tensor ops, "
+    "which the compressed model's runtime numbers like real ops, shifting call orders; fix: HookRunner "
+    "should not count calls whose only non-constant tensors are traced 0-dim integer sizes (owner: runtime.py)",
+)
+def test_multihead_attention_exports_every_quantizer(tmp_path) -> None:
+    ctrl, exported, _ = attention_export(tmp_path)
+    assert exported == enabled_points(ctrl)
