@@ -343,7 +343,9 @@ class HookRunner(ModelTracker):
 
     def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
         leaves = flatten_leaves(args, kwargs)
-        if not is_recorded_call(leaves, self._constants):
+        if not is_recorded_call(leaves, self._constants) or (
+            torch._C._get_tracing_state() is not None and _traced_size_arithmetic(leaves, self._constants)
+        ):
             return func(*args, **kwargs)
         name = self.next_name(op)
         plan = self._plan
@@ -410,6 +412,14 @@ class HookRunner(ModelTracker):
         with self.paused():
             result: Tensor = quantizer(tensor)
         return result
+
+
+def _traced_size_arithmetic(leaves: list[Any], constants: set[int]) -> bool:
+    # Under torch.jit tracing (ONNX export) ``x.shape[0]`` is a 0-dim integer tensor, so
+    # arithmetic on sizes reaches the mode as tensor ops that the graph, traced eagerly,
+    # never saw; counting them would shift the call orders quantizers are attached to.
+    tensors = [v for v in leaves if isinstance(v, Tensor) and id(v) not in constants]
+    return bool(tensors) and all(t.dim() == 0 and not t.is_floating_point() for t in tensors)
 
 
 def _needs_autograd(param: Tensor, quantizer: nn.Module) -> bool:

@@ -237,12 +237,6 @@ def test_export_never_drops_quantizers_silently(tmp_path) -> None:
         assert messages == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="torch.onnx's tracer turns nn.MultiheadAttention's shape arithmetic into integer tensor ops, "
-    "which the compressed model's runtime numbers like real ops, shifting call orders; fix: HookRunner "
-    "should not count calls whose only non-constant tensors are traced 0-dim integer sizes (owner: runtime.py)",
-)
 def test_multihead_attention_exports_every_quantizer(tmp_path) -> None:
     ctrl, exported, _ = attention_export(tmp_path)
     assert exported == enabled_points(ctrl)

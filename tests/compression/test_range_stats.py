@@ -226,3 +226,34 @@ def test_statistics_are_reduced_across_ranks(tmp_path) -> None:
         low, high = results[rank]
         torch.testing.assert_close(low.flatten(), relu.amin(dim=(0, 2, 3)), rtol=0, atol=0)
         torch.testing.assert_close(high.flatten(), relu.abs().amax(dim=(0, 2, 3)), rtol=0, atol=0)
+
+
+def test_attention_range_init_with_another_batch_size_than_traced() -> None:
+    """Sequence-first tensors inside attention have no channel axis at dim 1: other-granularity
+    statistics there are dropped instead of failing when the init batch differs from the traced one."""
+    import warnings
+
+    from nncf_explore import (
+        InitializingDataLoader,
+        NNCFConfig,
+        create_compressed_model,
+        register_default_init_args,
+    )
+    from tests.models import CrossAttention
+
+    class Pairs(InitializingDataLoader):
+        def get_inputs(self, batch):  # type: ignore[no-untyped-def]
+            return batch[0], {}
+
+        def get_target(self, batch):  # type: ignore[no-untyped-def]
+            return batch[1]
+
+    loader = Pairs([((torch.randn(4, 3, 16), torch.randn(4, 5, 16)), torch.zeros(4))])
+    info = [{"sample_size": [2, 3, 16]}, {"sample_size": [2, 5, 16]}]
+    config = NNCFConfig.from_dict({"input_info": info, "compression": {"algorithm": "quantization"}})
+    config = register_default_init_args(config, loader)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ctrl, _ = create_compressed_model(CrossAttention().eval(), config, dump_graphs=False)
+    quantizers = ctrl.all_quantizations
+    assert len(quantizers) == 11 and all(q.is_initialized for q in quantizers.values())

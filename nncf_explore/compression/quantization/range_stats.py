@@ -55,6 +55,10 @@ from nncf_explore.graph.tracking import (
 class _Sink:
     collector: StatisticCollector
     budget: int
+    # Statistics of other granularities are collected for later edits; where a tensor has no
+    # channel axis to speak of (attention internals are sequence-first), they are dropped.
+    optional: bool = False
+    failed: bool = False
 
 
 class _StatisticsTracker(ModelTracker):
@@ -84,7 +88,12 @@ class _StatisticsTracker(ModelTracker):
             return
         for sink in sinks:
             if self.samples_before < sink.budget:
-                sink.collector.register(tensor)
+                try:
+                    sink.collector.register(tensor)
+                except ValueError:
+                    if not sink.optional:
+                        raise
+                    sink.failed, sink.budget = True, 0
 
     def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
         leaves = flatten_leaves(args, kwargs)
@@ -153,11 +162,13 @@ def collect_range_statistics(
         for k in keys - collectors.keys():
             collectors[k] = k.collector()
             for position in k.positions:
-                sinks.setdefault(position, []).append(_Sink(collectors[k], group_settings.num_init_samples))
+                sink = _Sink(collectors[k], group_settings.num_init_samples, optional=k != key)
+                sinks.setdefault(position, []).append(sink)
     budget = max((s.budget for node_sinks in sinks.values() for s in node_sinks), default=0)
     if budget > 0:
         _run_loader(model, loader, sinks, budget, wrap_inputs_fn, wrap_outputs_fn, progress)
-    return _results(collectors)
+    failed = {id(s.collector) for node_sinks in sinks.values() for s in node_sinks if s.failed}
+    return _results({k: c for k, c in collectors.items() if id(c) not in failed})
 
 
 def _settings(
