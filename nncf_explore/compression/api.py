@@ -337,16 +337,9 @@ def _quantization(
     loader = _init_loader(config, QuantizationRangeInitArgs)
     ctrl = QuantizationController(compressed, example_inputs, settings, section, loader)
     if compression_state is None:
+        # Without a loader this warns, naming every quantizer that keeps NNCF's initial range.
         range_config = section.get("initializer", {}).get("range")
-        if loader is None:
-            warnings.warn(
-                "no init data loader is registered, so quantizer ranges are not initialised (scale 1, "
-                "unsigned activations, as in NNCF); call register_default_init_args(config, train_loader) "
-                "before create_compressed_model",
-                stacklevel=3,
-            )
-        else:
-            nncf_interface(compressed).init_range(loader, range_config)
+        nncf_interface(compressed).init_range(loader, range_config)
     return ctrl
 
 
