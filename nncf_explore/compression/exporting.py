@@ -26,21 +26,10 @@ from nncf_explore.compression.interface import compression_interface, is_compres
 from nncf_explore.compression.quantization.export import qdq_forward
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.runtime import UntracedPathWarning
+from nncf_explore.graph.trace import eval_no_grad
 from nncf_explore.graph.tracking import Args, Kwargs
 
 DEFAULT_OPSET = 17
-
-
-@contextmanager
-def _eval_no_grad(model: nn.Module) -> Iterator[None]:
-    flags = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try:
-        with torch.no_grad():
-            yield
-    finally:
-        for module, training in flags:
-            module.training = training
 
 
 def _frozen_forward(quantizer: BaseQuantizer) -> Callable[[Tensor], Tensor]:
@@ -172,7 +161,7 @@ def export_onnx(
     root = _KeywordsAsPositional(model, list(kwargs)) if kwargs else model
     calls = QdqCalls()
     try:
-        with _eval_no_grad(model), qdq_mode(model, calls), warnings.catch_warnings():
+        with eval_no_grad(model), qdq_mode(model, calls), warnings.catch_warnings():
             warnings.filterwarnings("ignore", category=DeprecationWarning)
             warnings.filterwarnings("ignore", category=TracerWarning)
             warnings.filterwarnings("ignore", category=UntracedPathWarning)  # reported below instead
@@ -263,7 +252,7 @@ def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs], do_copy: bool = T
     args = tuple(_batch_of_two(a) for a in inputs[0])
     kwargs = {k: _batch_of_two(v) for k, v in inputs[1].items()}
     dynamic = _batch_dynamic_shapes(model, args, kwargs)
-    with _eval_no_grad(model), _quantizer_forwards(model, _frozen_forward), _function_forward(model):
+    with eval_no_grad(model), _quantizer_forwards(model, _frozen_forward), _function_forward(model):
         try:
             program = torch.export.export(
                 model, args, kwargs=kwargs or None, dynamic_shapes=dynamic, strict=False

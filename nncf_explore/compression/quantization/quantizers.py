@@ -116,31 +116,38 @@ class BaseQuantizer(nn.Module, ABC):
 
     @property
     def num_bits(self) -> int:
+        """The current bit width (the ``_num_bits`` buffer)."""
         return int(self._num_bits.item())
 
     @property
     def signed(self) -> bool:
+        """Whether the grid has negative levels (always False for the base and asymmetric grids)."""
         return False
 
     @property
     def level_low(self) -> int:
+        """The lowest integer level of the current grid."""
         return self._bounds()[0]
 
     @property
     def level_high(self) -> int:
+        """The highest integer level of the current grid."""
         return self._bounds()[1]
 
     @property
     def levels(self) -> int:
+        """Number of levels of the current grid."""
         low, high = self._bounds()
         return high - low + 1
 
     @property
     def is_enabled(self) -> bool:
+        """Whether forward quantizes (False: identity)."""
         return bool(self.enabled.item())
 
     @property
     def is_initialized(self) -> bool:
+        """Whether the range came from statistics or a loaded state, not the initial value."""
         return self.initialized
 
     def _bounds(self) -> tuple[int, int]:
@@ -153,6 +160,7 @@ class BaseQuantizer(nn.Module, ABC):
         self._num_bits.fill_(bits)
 
     def enable(self) -> None:
+        """Make forward quantize again."""
         self.enabled.fill_(1)
 
     def disable(self) -> None:
@@ -160,10 +168,12 @@ class BaseQuantizer(nn.Module, ABC):
         self.enabled.fill_(0)
 
     def enable_gradients(self) -> None:
+        """Let the range parameters train."""
         for p in self.parameters(recurse=False):
             p.requires_grad_(True)
 
     def disable_gradients(self) -> None:
+        """Freeze the range parameters."""
         for p in self.parameters(recurse=False):
             p.requires_grad_(False)
 
@@ -260,6 +270,7 @@ class SymmetricQuantizer(BaseQuantizer):
 
     @property
     def signed(self) -> bool:
+        """Whether the grid has negative levels (set by range init unless forced)."""
         return bool(self.signed_tensor.item())
 
     @signed.setter
