@@ -214,3 +214,21 @@ def init_config(config: dict[str, Any]) -> Any:
 def qat(ctrl: Any, model: nn.Module, epochs: int = 2, lr: float = 1e-3) -> None:
     """Quantization-aware training of a compressed model (weights and quantizer ranges)."""
     _train(model, epochs, lr, ctrl=ctrl)
+
+
+def compressed_accuracy(weight_bits: int | None, activation_bits: int | None, qat_epochs: int) -> float:
+    """Top-1 (%) on the eval split of the trained FP32 net compressed at these bit widths, after QAT epochs.
+
+    ``None`` bits keep the CPU defaults (INT8); tests and ``bench/bench_accuracy.py`` share this recipe.
+    """
+    import warnings
+
+    from nncf_explore import create_compressed_model
+
+    config = init_config(quantization_config(weight_bits, activation_bits))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ctrl, model = create_compressed_model(trained_fp32(), config, dump_graphs=False)
+    if qat_epochs:
+        qat(ctrl, model, epochs=qat_epochs)
+    return accuracy(model, *eval_split())
