@@ -17,6 +17,8 @@ STAMP := $(VENV)/.installed-torch-$(TORCH_VERSION)
 # COMMAND=DEBIAN_PACKAGES: packages are installed only when the command is missing.
 APT_GRAPHVIZ := dot=graphviz,fonts-liberation2
 APT_CHROMIUM := chromium=chromium,fonts-liberation
+# A C compiler builds the one-pass fake-quantize kernel (optional at run time; the tests check it).
+APT_CC := cc=gcc
 
 NOTEBOOK ?= notebooks/01_quickstart.ipynb
 LAB_IP ?= 127.0.0.1
@@ -37,7 +39,7 @@ help:
 	@echo "make lab         set up and open JupyterLab on $(NOTEBOOK) (LAB_IP=$(LAB_IP) LAB_PORT=$(LAB_PORT))"
 	@echo "make bench       run bench/run_all.py, which rewrites docs/benchmarks.md (BENCH_ARGS=\"--only trace\")"
 	@echo "make docs        build the docs site into $(SITE_DIR)/ (make docs-serve for a live preview)"
-	@echo "make setup       only the set-up: graphviz + chromium via apt-get, then $(VENV) with CPU torch $(TORCH_VERSION)"
+	@echo "make setup       only the set-up: graphviz + chromium (+ gcc) via apt-get, then $(VENV) with CPU torch $(TORCH_VERSION)"
 	@echo "Overridable: VENV, PY, TORCH_VERSION, TORCH_INDEX, PYTEST_ARGS, BENCH_ARGS, LAB_IP, LAB_PORT, LAB_TOKEN, LAB_ARGS"
 
 # ---------------------------------------------------------------- set-up
@@ -45,7 +47,7 @@ help:
 setup: system-deps venv
 
 system-deps:
-	@scripts/ensure-apt-packages.sh $(APT_GRAPHVIZ) $(APT_CHROMIUM)
+	@scripts/ensure-apt-packages.sh $(APT_GRAPHVIZ) $(APT_CHROMIUM) $(APT_CC)
 
 venv: $(STAMP)
 

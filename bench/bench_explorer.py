@@ -45,8 +45,11 @@ def _edit_rows(ex: object) -> list[list[object]]:
         [session.setup.replace_point(act, spec={"mode": m}) for m in ("asymmetric", "symmetric")] * 20
     )
     rows = []
-    for label, source in (("weight quantizer off/on", toggles), ("weight bits 8 <-> 4", bits),
-                          ("activation mode sym <-> asym", modes)):
+    for label, source in (
+        ("weight quantizer off/on", toggles),
+        ("weight bits 8 <-> 4", bits),
+        ("activation mode sym <-> asym", modes),
+    ):
         seconds = median_seconds(lambda s=source: session.apply(next(s)), repeats=9, warmup=1)
         rows.append([label, f"{seconds * 1e3:.1f}"])
     ex.select(session.graph.nodes[10].name)  # type: ignore[attr-defined]

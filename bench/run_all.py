@@ -1,6 +1,8 @@
 """Run every benchmark and write docs/benchmarks.md.
 
 Usage: ``make bench`` (or ``.venv/bin/python bench/run_all.py [--only trace,forward]``).
+With ``--only``, the chosen sections replace their namesakes in the existing file and the
+other sections are kept.
 """
 
 from __future__ import annotations
@@ -46,13 +48,28 @@ def main() -> None:
         machine=f"{platform.machine()} {os.cpu_count()} cores",
         torch=torch.__version__,
     )
-    text = header + "\n" + "\n\n".join(sections) + "\n"
     out = Path(args.output)
+    if args.only and out.exists():
+        sections = _merged(_sections(out.read_text()), sections)
+    text = header + "\n" + "\n\n".join(sections) + "\n"
     fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=".bench-")
     with os.fdopen(fd, "w") as f:
         f.write(text)
     os.replace(tmp, out)
     print(f"wrote {out}")
+
+
+def _sections(text: str) -> list[str]:
+    """The ``## `` sections of a benchmarks page (the header before the first one is dropped)."""
+    parts = ("\n" + text).split("\n## ")[1:]
+    return ["## " + part.strip("\n") for part in parts]
+
+
+def _merged(old: list[str], new: list[str]) -> list[str]:
+    """``old`` with each section of ``new`` in place of the one with the same heading (or appended)."""
+    fresh = {section.splitlines()[0]: section for section in new}
+    merged = [fresh.pop(section.splitlines()[0], section) for section in old]
+    return merged + list(fresh.values())
 
 
 if __name__ == "__main__":

@@ -37,6 +37,8 @@ _EXPORTS = {
     "build_quantizer_setup": "nncf_explore.compression.quantization.build",
     "config_from_setup": "nncf_explore.compression.quantization.config_gen",
     "create_compressed_model": "nncf_explore.compression.api",
+    "kernel_status": "nncf_explore.compression.quantization.kernel",
+    "KernelStatus": "nncf_explore.compression.quantization.kernel",
     "load_state": "nncf_explore.compression.api",
     "CompressionStage": "nncf_explore.compression.controller",
     "EditSession": "nncf_explore.compression.editing",
@@ -56,6 +58,7 @@ __all__ = [
     "Graph",
     "GraphError",
     "InitializingDataLoader",
+    "KernelStatus",
     "NNCFConfig",
     "NNCFExploreError",
     "NNCFGraph",
@@ -67,6 +70,7 @@ __all__ = [
     "build_quantizer_setup",
     "config_from_setup",
     "create_compressed_model",
+    "kernel_status",
     "load_state",
     "names_match",
     "nncf_model_input",
@@ -103,6 +107,7 @@ if TYPE_CHECKING:
     from nncf_explore.compression.editing import EditSession
     from nncf_explore.compression.quantization.build import build_quantizer_setup
     from nncf_explore.compression.quantization.config_gen import config_from_setup
+    from nncf_explore.compression.quantization.kernel import KernelStatus, kernel_status
     from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
     from nncf_explore.compression.quantization.spec import QuantizerSpec
     from nncf_explore.config.init_args import InitializingDataLoader, register_default_init_args

@@ -26,11 +26,13 @@ import sys
 import warnings
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from functools import partial
+from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.quantization.setup import QuantizationPoint
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.trace import is_recorded_call
@@ -40,7 +42,6 @@ from nncf_explore.graph.tracking import (
     Kwargs,
     OpTracker,
     OutputsWrapper,
-    active_tracker,
     flatten_leaves,
     replace_leaves,
 )
@@ -138,15 +139,6 @@ def original_forward(model: nn.Module) -> Forward:
         return model.forward
     bound: Forward = unbound.__get__(model)
     return bound
-
-
-def constant_ids(modules: Iterable[nn.Module]) -> set[int]:
-    """``id()`` of every parameter and buffer of ``modules`` (the tracer's "constants")."""
-    ids: set[int] = set()
-    for module in modules:
-        ids.update(id(t) for t in module._parameters.values())
-        ids.update(id(t) for t in module._buffers.values())
-    return ids
 
 
 def replace_first_tensor(value: Any, fn: Callable[[Tensor], Tensor]) -> Any:
@@ -256,11 +248,12 @@ class ModelTracker(OpTracker):
     """An :class:`OpTracker` for a model that may be compressed and shared across threads.
 
     Two additions to the base tracker.  The interface module and its quantizers
-    are ours, not the user's, so they get no scope and no hooks.  Module hooks
-    belong to the module, not the thread, so when two threads run one model
-    each tracker ignores module calls made while another tracker is active on
-    the calling thread.
+    are ours, not the user's, so they get no scope.  And a module call counts only
+    while this tracker is the active one on its thread: a compressed model called
+    inside another tracked forward leaves that tracker's scopes alone.
     """
+
+    exclusive = True
 
     def __init__(
         self,
@@ -274,12 +267,11 @@ class ModelTracker(OpTracker):
             k: m for k, m in self._modules_by_fqn.items() if k != INTERFACE_NAME and not k.startswith(prefix)
         }
         self.user_modules = list(self._modules_by_fqn.values())
+        self._tensor_dicts = [d for m in self.user_modules for d in (m._parameters, m._buffers)]
 
-    def _pre_hook(self, module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:
-        return super()._pre_hook(module, args, kwargs) if active_tracker() is self else None
-
-    def _post_hook(self, module: nn.Module, args: Args, output: Any) -> Any:
-        return super()._post_hook(module, args, output) if active_tracker() is self else None
+    def _constant_ids(self) -> set[int]:
+        """``id()`` of every parameter and buffer of the user's modules, as they are now."""
+        return {id(t) for d in self._tensor_dicts for t in d.values()}
 
 
 class HookRunner(ModelTracker):
@@ -315,6 +307,8 @@ class HookRunner(ModelTracker):
         self._quantized: dict[int, Tensor] = {}
         self._executed: set[str] = set()
         self._unknown: list[str] = []
+        self._owners: dict[str, tuple[nn.Module, str]] = {}
+        self._jit_tracing = False
 
     def run(self, forward: Forward, plan: HookPlan, args: Args, kwargs: Kwargs) -> Any:
         """Run ``forward`` (the model's original forward) with the plan's quantizers."""
@@ -331,27 +325,44 @@ class HookRunner(ModelTracker):
 
     def _begin(self, plan: HookPlan) -> None:
         self._plan = plan
-        self._constants = constant_ids(self.user_modules)
+        self._constants = self._constant_ids()
         self._executed = set()
         self._unknown = []
         self._weights = {}
         for fqn, quantizer in plan.weights.items():
-            param = self.model.get_parameter(fqn)
-            self._weights[id(param)] = (fqn, quantizer)
+            owner, name = self._weight_owner(fqn)
+            self._weights[id(owner._parameters[name])] = (fqn, quantizer)
+        self._jit_tracing = torch._C._get_tracing_state() is not None
         if self.model.training and self.weight_cache.entries:
             self.weight_cache.clear()
+
+    def _weight_owner(self, fqn: str) -> tuple[nn.Module, str]:
+        # Looked up by name every forward (a parameter may be reassigned), through a cached owner.
+        found = self._owners.get(fqn)
+        if found is None or found[1] not in found[0]._parameters:
+            module_name, _, name = fqn.rpartition(".")
+            owner = self.model.get_submodule(module_name)
+            self.model.get_parameter(fqn)  # raises a clear AttributeError if it is gone
+            found = self._owners[fqn] = (owner, name)
+        return found
 
     def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
         leaves = flatten_leaves(args, kwargs)
         if not is_recorded_call(leaves, self._constants) or (
-            torch._C._get_tracing_state() is not None and _traced_size_arithmetic(leaves, self._constants)
+            self._jit_tracing and _traced_size_arithmetic(leaves, self._constants)
         ):
             return func(*args, **kwargs)
         name = self.next_name(op)
         plan = self._plan
         if name not in plan.graph_names:
             self._unknown.append(name)
-        replacements = self._weight_replacements(leaves) if self._weights else None
+        replacements = None
+        if self._weights:
+            weights = self._weights
+            for port, leaf in enumerate(leaves):
+                if id(leaf) in weights:
+                    replacements = replacements or {}
+                    replacements[port] = self._quantized_weight(leaf)
         pre = plan.pre.get(name)
         if pre is not None:
             self._executed.add(name)
@@ -359,23 +370,17 @@ class HookRunner(ModelTracker):
             for port, quantizer in pre:
                 leaf = leaves[port]
                 if isinstance(leaf, Tensor):
-                    replacements[port] = quantizer(leaf)
+                    replacements[port] = _call(quantizer, leaf)
         if replacements:
             args, kwargs = replace_leaves(args, kwargs, replacements)
         output = func(*args, **kwargs)
         post = plan.post.get(name)
         if post is not None:
             self._executed.add(name)
-            output = replace_first_tensor(output, post)
+            if isinstance(output, Tensor) and _plain(post) and _is_fresh(output, leaves):
+                return cast(BaseQuantizer, post).quantize_owned(output)
+            output = replace_first_tensor(output, partial(_call, post))
         return output
-
-    def _weight_replacements(self, leaves: list[Any]) -> dict[int, Any] | None:
-        found: dict[int, Any] | None = None
-        for port, leaf in enumerate(leaves):
-            if id(leaf) in self._weights:
-                found = found or {}
-                found[port] = self._quantized_weight(leaf)
-        return found
 
     def _quantized_weight(self, param: Tensor) -> Tensor:
         done = self._quantized.get(id(param))
@@ -390,10 +395,10 @@ class HookRunner(ModelTracker):
             if entry is not None and entry[0] == key:
                 result = entry[1]
             else:
-                result = quantizer(param)
+                result = _call(quantizer, param)
                 cache.entries[fqn] = (key, result)
         else:
-            result = quantizer(param)
+            result = _call(quantizer, param)
         self._quantized[id(param)] = result
         return result
 
@@ -410,7 +415,7 @@ class HookRunner(ModelTracker):
             return tensor
         self._executed.add(name)
         with self.paused():
-            result: Tensor = quantizer(tensor)
+            result: Tensor = _call(quantizer, tensor)
         return result
 
 
@@ -420,6 +425,36 @@ def _traced_size_arithmetic(leaves: list[Any], constants: set[int]) -> bool:
     # never saw; counting them would shift the call orders quantizers are attached to.
     tensors = [v for v in leaves if isinstance(v, Tensor) and id(v) not in constants]
     return bool(tensors) and all(t.dim() == 0 and not t.is_floating_point() for t in tensors)
+
+
+def _plain(module: nn.Module) -> bool:
+    """Whether ``module`` is one of our quantizers with no hooks and no replaced ``forward``.
+
+    Such a module is called through ``forward`` directly, which skips ``nn.Module.__call__``
+    (a measurable cost per quantizer); any other module, or one that export replaced or a
+    user hooked, is called as a module.
+    """
+    return (
+        isinstance(module, BaseQuantizer)
+        and not module._forward_hooks
+        and not module._forward_pre_hooks
+        and "forward" not in module.__dict__
+    )
+
+
+def _call(module: nn.Module, x: Tensor) -> Any:
+    return module.forward(x) if _plain(module) else module(x)
+
+
+def _is_fresh(output: Tensor, leaves: list[Any]) -> bool:
+    """Whether an op's output is memory of its own: not a view, and no input's storage."""
+    try:
+        if output._is_view():
+            return False
+        storage = output.untyped_storage().data_ptr()
+        return not any(isinstance(v, Tensor) and v.untyped_storage().data_ptr() == storage for v in leaves)
+    except (RuntimeError, NotImplementedError):  # tensors without a plain storage (sparse, nested)
+        return False
 
 
 def _needs_autograd(param: Tensor, quantizer: nn.Module) -> bool:

@@ -184,6 +184,8 @@ _OPERATOR_METHODS = frozenset(
         "neg",
     ]
 )
+CALL_SITE_OPS = _OPERATOR_METHODS | {"relu"}
+"""Functions whose op name depends on the call: the Python operator at the call site, or ``inplace=``."""
 _BINARY_OP = dis.opmap.get("BINARY_OP", -1)
 _COMPARE_OP = dis.opmap.get("COMPARE_OP", -1)
 _UNARY_NEGATIVE = dis.opmap.get("UNARY_NEGATIVE", -1)

@@ -2,27 +2,29 @@
 
 :class:`OpTracker` is shared by the tracer (which records a graph) and by the
 compressed model's forward (which runs quantizers at the same addresses).
-Entering it registers forward hooks on the model's modules and pushes the
-torch-function mode; leaving it removes both, even on error.  Nothing global in
-torch is changed.
+Entering it registers two module forward hooks (global, but acting only on the
+model's own modules on the tracking thread) plus two on the root, and pushes the
+torch-function mode; leaving it removes them all, even on error.  Nothing in
+torch is left changed.
 """
 
 from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager, suppress
 from types import TracebackType
 from typing import Any
 
 import torch
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from nncf_explore.graph.decompositions import DECOMPOSITIONS
-from nncf_explore.graph.ops import IGNORED_OPS, op_name
+from nncf_explore.graph.ops import CALL_SITE_OPS, IGNORED_OPS, op_name
 from nncf_explore.graph.scope import node_name, scope_element
 
 Args = tuple[Any, ...]
@@ -60,17 +62,21 @@ def nncf_model_output(tensor: torch.Tensor) -> torch.Tensor:
     return tensor if tracker is None else tracker.mark_io("nncf_model_output", tensor)
 
 
+_SEQUENCES = (list, tuple)  # a tuple of types: isinstance checks it faster than ``list | tuple``
+
+
 def flatten_leaves(args: Args, kwargs: Kwargs) -> list[Any]:
     """Leaves of a call's arguments in NNCF's port order: nested lists and tuples flattened."""
     leaves: list[Any] = []
     _flatten_into(args, leaves)
-    _flatten_into(tuple(kwargs.values()), leaves)
+    if kwargs:
+        _flatten_into(kwargs.values(), leaves)
     return leaves
 
 
-def _flatten_into(value: Any, leaves: list[Any]) -> None:
-    for item in value:
-        if isinstance(item, list | tuple) and not isinstance(item, torch.Size):
+def _flatten_into(values: Iterable[Any], leaves: list[Any]) -> None:
+    for item in values:
+        if isinstance(item, _SEQUENCES) and not isinstance(item, torch.Size):
             _flatten_into(item, leaves)
         else:
             leaves.append(item)
@@ -78,10 +84,17 @@ def _flatten_into(value: Any, leaves: list[Any]) -> None:
 
 def replace_leaves(args: Args, kwargs: Kwargs, new: dict[int, Any]) -> tuple[Args, Kwargs]:
     """Rebuild ``(args, kwargs)`` with the leaves at the given ports replaced."""
+    last = max(new)
+    if last < len(args) and not any(isinstance(a, _SEQUENCES) for a in args[:last]):
+        # Every port is a top-level positional argument (a conv's weight, say): ports are indices.
+        items = list(args)
+        for port, value in new.items():
+            items[port] = value
+        return tuple(items), kwargs
     counter = iter(range(1 << 30))
 
     def rebuild(value: Any) -> Any:
-        if isinstance(value, list | tuple) and not isinstance(value, torch.Size):
+        if isinstance(value, _SEQUENCES) and not isinstance(value, torch.Size):
             items = [rebuild(v) for v in value]
             return type(value)(items) if isinstance(value, list) else tuple(items)
         port = next(counter)
@@ -117,10 +130,23 @@ def map_tensors(value: Any, fn: Callable[[torch.Tensor], torch.Tensor]) -> Any:
     return value
 
 
+_PLAIN, _IGNORED, _DECOMPOSED, _BY_CALL_SITE = range(4)
+
+
 class _Mode(TorchFunctionMode):
+    """Names every torch call for its tracker; what a function needs is worked out once and kept."""
+
     def __init__(self, tracker: OpTracker) -> None:
         super().__init__()
         self.tracker = tracker
+        self._kinds: dict[Any, tuple[int, str]] = {}
+        self._call_sites: dict[tuple[Any, Any, int, bool], str] = {}
+
+    def _kind(self, func: Callable[..., Any]) -> tuple[int, str]:
+        kind = _classify(func)
+        with suppress(TypeError):  # an unhashable callable is classified at every call
+            self._kinds[func] = kind
+        return kind
 
     def __torch_function__(
         self,
@@ -130,14 +156,38 @@ class _Mode(TorchFunctionMode):
         kwargs: Kwargs | None = None,
     ) -> Any:
         kwargs = kwargs or {}
-        if getattr(func, "__name__", None) in IGNORED_OPS:
+        try:
+            kind, op = self._kinds[func]
+        except (KeyError, TypeError):
+            kind, op = self._kind(func)
+        if kind == _IGNORED:
             return func(*args, **kwargs)
-        decomposition = DECOMPOSITIONS.get(func)
-        if decomposition is not None:
+        if kind == _DECOMPOSED:
             with self:  # torch popped this mode for the handler; trace the insides too
-                return decomposition(*args, **kwargs)
-        op = op_name(func, kwargs, sys._getframe(1))
+                return DECOMPOSITIONS[func](*args, **kwargs)
+        if kind == _BY_CALL_SITE:
+            # The name depends on the Python operator at the call site (``+=`` is ``__iadd__``)
+            # or on keyword arguments: pure functions of these keys, so they are kept too.
+            caller = sys._getframe(1)
+            site = (func, caller.f_code, caller.f_lasti, bool(kwargs.get("inplace")))
+            op = self._call_sites.get(site, "")
+            if not op:
+                op = self._call_sites[site] = op_name(func, kwargs, caller)
         return self.tracker.on_op(func, op, args, kwargs)
+
+
+def _classify(func: Callable[..., Any]) -> tuple[int, str]:
+    name = getattr(func, "__name__", None)
+    if name in IGNORED_OPS:
+        return _IGNORED, ""
+    try:
+        if func in DECOMPOSITIONS:
+            return _DECOMPOSED, ""
+    except TypeError:
+        pass
+    if name in CALL_SITE_OPS:
+        return _BY_CALL_SITE, ""
+    return _PLAIN, op_name(func, {}, None)
 
 
 class OpTracker:
@@ -167,6 +217,8 @@ class OpTracker:
         self._counters: dict[tuple[str, str], int] = {}
         self._io_counters: dict[str, int] = {}
         self._handles: list[RemovableHandle] = []
+        self._tracked_ids: frozenset[int] = frozenset()
+        self._thread = threading.get_ident()
         self._mode = _Mode(self)
         self._previous: OpTracker | None = None
         self.wrap_root_inputs = True
@@ -176,9 +228,16 @@ class OpTracker:
         self._counters.clear()
         self._io_counters.clear()
         self._stack.clear()
-        for module in self._modules_by_fqn.values():
-            self._handles.append(module.register_forward_pre_hook(self._pre_hook, with_kwargs=True))
-            self._handles.append(module.register_forward_hook(self._post_hook, always_call=True))
+        self._tracked_ids = frozenset(map(id, self._modules_by_fqn.values()))
+        # Two global module hooks for the duration of the call track every module's scope:
+        # far cheaper than a pair of hooks per module, registered and removed per forward.
+        # They act only on this tracker's own modules, on the thread it runs on; the root
+        # module's hooks wrap the inputs and outputs.
+        self._handles.append(register_module_forward_pre_hook(self._pre_hook))
+        self._handles.append(register_module_forward_hook(self._post_hook, always_call=True))
+        self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook, with_kwargs=True))
+        self._handles.append(self.model.register_forward_hook(self._root_post_hook, always_call=True))
+        self._thread = threading.get_ident()
         self._previous = active_tracker()
         _active.tracker = self
         try:
@@ -264,23 +323,49 @@ class OpTracker:
         if self._stack:
             self._stack.pop()
 
-    def _pre_hook(self, module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:
-        is_root_call = not self._stack and module is self.model
-        self.push_module(module)
+    exclusive = False
+    """True: module calls count only while this tracker is the active one on its thread (not
+    while another tracker nested inside it runs)."""
+
+    def _tracks(self, module: nn.Module) -> bool:
+        """Whether a module call is this tracker's: one of its modules, on the thread it runs on."""
+        if id(module) not in self._tracked_ids:
+            return False
+        if self.exclusive:
+            return getattr(_active, "tracker", None) is self
+        return threading.get_ident() == self._thread
+
+    # The two global hooks run on every module call in the process while the tracker is
+    # entered, so they test the common case inline.
+    def _pre_hook(self, module: nn.Module, args: Args) -> None:
+        if id(module) in self._tracked_ids and (
+            getattr(_active, "tracker", None) is self or (not self.exclusive and self._tracks(module))
+        ):
+            self.push_module(module)
+
+    def _post_hook(self, module: nn.Module, args: Args, output: Any) -> None:
+        if id(module) in self._tracked_ids and (
+            getattr(_active, "tracker", None) is self or (not self.exclusive and self._tracks(module))
+        ):
+            self.pop_module()
+
+    def _root_pre_hook(self, module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:
+        # Runs after the global hook pushed the root's scope: a root call has a stack of one.
+        is_root_call = len(self._stack) == 1 and self._tracks(module)
         if is_root_call and self.wrap_root_inputs:
             return self.wrap_inputs(args, kwargs)
         return None
 
-    def _post_hook(self, module: nn.Module, args: Args, output: Any) -> Any:
-        self.pop_module()
-        if not self._stack and module is self.model:
+    def _root_post_hook(self, module: nn.Module, args: Args, output: Any) -> Any:
+        if not self._stack and self._tracks(module):
             return self.wrap_outputs(output)
         return None
 
     # -- naming --------------------------------------------------------------------
     def next_name(self, op: str) -> str:
         """Reserve the next address for ``op`` in the current scope."""
-        scope = self.scope
+        stack = self._stack
+        scope = stack[-1][1] if stack else ""
         key = (scope, op)
         order = self._counters.get(key, 0)
         self._counters[key] = order + 1

@@ -107,14 +107,22 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     jupyter = Path(sys.executable).parent / "jupyter"
-    command = [str(jupyter), "lab", "--no-browser", f"--port={port}", f"--IdentityProvider.token={TOKEN}",
-               "--ServerApp.ip=127.0.0.1", f"--ServerApp.root_dir={tmp_path}",
-               "--LabApp.expose_app_in_browser=True"]
+    command = [
+        str(jupyter),
+        "lab",
+        "--no-browser",
+        f"--port={port}",
+        f"--IdentityProvider.token={TOKEN}",
+        "--ServerApp.ip=127.0.0.1",
+        f"--ServerApp.root_dir={tmp_path}",
+        "--LabApp.expose_app_in_browser=True",
+    ]
     if os.geteuid() == 0:
         command.append("--allow-root")
     log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 (closed in teardown)
-    server = subprocess.Popen(command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT,
-                              start_new_session=True)
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
         deadline = time.time() + 90
         while True:
@@ -127,7 +135,12 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 if time.time() > deadline:
                     pytest.fail("jupyter lab did not answer within 90 s")
                 time.sleep(0.5)
-        yield {"port": port, "dir": tmp_path, "state": tmp_path / "state.jsonl", "export": tmp_path / "exported.json"}
+        yield {
+            "port": port,
+            "dir": tmp_path,
+            "state": tmp_path / "state.jsonl",
+            "export": tmp_path / "exported.json",
+        }
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -199,8 +212,11 @@ def test_explorer_in_jupyterlab(lab: dict[str, Any]) -> None:
     url = f"http://127.0.0.1:{lab['port']}/lab/tree/explorer.ipynb?token={TOKEN}&reset"
     with sync_playwright() as p:
         context = p.chromium.launch_persistent_context(
-            str(lab["dir"] / "profile"), executable_path=CHROMIUM, headless=True,
-            viewport={"width": 1400, "height": 1100}, args=ARGS,
+            str(lab["dir"] / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            viewport={"width": 1400, "height": 1100},
+            args=ARGS,
         )
         try:
             page = context.new_page()
@@ -223,7 +239,8 @@ def test_explorer_in_jupyterlab(lab: dict[str, Any]) -> None:
             _click_node(page, "Conv2d[0]/conv2d_0")
             page.locator(".nxe-weight-toggle input[type=checkbox]").first.uncheck()
             page.wait_for_function(
-                "() => document.querySelector('.nxe-json').innerText.includes('ignored_scopes')", timeout=20000
+                "() => document.querySelector('.nxe-json').innerText.includes('ignored_scopes')",
+                timeout=20000,
             )
             _click_node(page, "Conv2d[2]/conv2d_0")
             page.locator(".nxe-weight-bits select").first.select_option("4")

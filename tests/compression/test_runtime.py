@@ -249,3 +249,49 @@ def test_concurrent_forwards_on_two_threads_match_sequential_ones() -> None:
         t.join()
     for i, x in enumerate(expected):
         torch.testing.assert_close(results[i], x, rtol=0, atol=0)
+
+
+def _nothing_left_in_torch() -> bool:
+    module = torch.nn.modules.module
+    return not (
+        module._global_forward_hooks
+        or module._global_forward_pre_hooks
+        or torch.overrides._is_torch_function_mode_enabled()
+    )
+
+
+def test_forward_leaves_no_global_hook_or_mode_behind_even_when_it_raises() -> None:
+    model, graph = tiny()
+    q = compress_model(model, graph, tiny_setup())
+    q(torch.randn(2, 3, 6, 6))
+    assert _nothing_left_in_torch()
+    with pytest.raises(RuntimeError):
+        q(torch.randn(2, 5, 6, 6))  # wrong channel count: the conv raises mid-forward
+    assert _nothing_left_in_torch()
+    assert all(not m._forward_hooks and not m._forward_pre_hooks for m in q.modules())
+
+
+class _WithHelper(nn.Module):
+    """Calls a module it does not register (kept in a plain list): it gets no scope of its own."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3)
+        self.helpers = [nn.ReLU()]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.helpers[0](self.conv(x))
+
+
+def test_modules_outside_the_model_get_no_scope_at_trace_and_run_time() -> None:
+    model = _WithHelper().eval()
+    graph = trace_model(model, {"sample_size": [1, 3, 8, 8]})
+    assert "_WithHelper/relu_0" in {n.name for n in graph.nodes}
+    setup = build_quantizer_setup(graph, {"compression": {"algorithm": "quantization"}})
+    q = compress_model(model, graph, setup)
+    x = torch.randn(1, 3, 8, 8)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UntracedPathWarning)  # the same names at run time
+        out = q(x)
+    assert torch.equal(out, torch.relu(out))
+    assert _nothing_left_in_torch()

@@ -237,6 +237,8 @@ def test_tracing_twice_is_identical_and_leaves_torch_and_model_unchanged() -> No
     assert g1 == g2
     assert [m.training for m in model.modules()] == flags
     assert all(not m._forward_hooks and not m._forward_pre_hooks for m in model.modules())
+    assert not torch.nn.modules.module._global_forward_hooks
+    assert not torch.nn.modules.module._global_forward_pre_hooks
     after = (dict(vars(F)), dict(vars(torch.Tensor)), {k: getattr(torch, k) for k in dir(torch)})
     assert before[0] == after[0] and before[1] == after[1]
     assert all(before[2][k] is after[2][k] for k in before[2])
@@ -251,6 +253,8 @@ def test_trace_error_names_module_and_op_and_is_chained() -> None:
     assert "'conv1' (Conv2d)" in message and "conv2d" in message and "input_info" in message
     assert info.value.__cause__ is not None
     assert all(not m._forward_hooks for m in model.modules())
+    assert not torch.nn.modules.module._global_forward_hooks
+    assert not torch.nn.modules.module._global_forward_pre_hooks
 
 
 def test_graph_json_round_trip_and_networkx() -> None:

@@ -9,7 +9,9 @@ operation order (NNCF's torch reference) so that results are bit-exact::
     out = round((y - input_low) * s - zp) / s
 
 The training path is a custom `torch.autograd.Function` with NNCF's gradients
-(§5.3). When no gradient is needed the same formula runs in place, without autograd.
+(§5.3). When no gradient is needed the quantizer modules run the same formula
+without autograd: in one pass in :mod:`~nncf_explore.compression.quantization.kernel`
+where they can, else with the in-place torch steps of `_quantize_values`.
 
 Torch's fused ``fake_quantize_per_{tensor,channel}_affine`` kernels are not used
 here. They compute ``(clamp(round(x * (1/step)) + z) - z) * step``, which differs
@@ -17,10 +19,10 @@ from the formula above in the last bit for up to half of the elements, and by on
 whole step at rare rounding ties. That holds for every bit width 2..8, both modes,
 signed/unsigned, narrow/half range and per-tensor/per-channel:
 ``tests/compression/quantization/test_fake_quantize.py`` checks it, so there is no case
-in which the fused kernel could stand in. On CPU the in-place formula is about as
-fast as the fused kernel anyway, since the kernel also computes a gradient mask. The
-fused kernels are used only for export and ``strip`` (``export.py``), where the
-target runtime's formula is what matters.
+in which the fused kernel could stand in. On CPU it is also slower than the in-place
+formula, since it computes a gradient mask as well. The fused kernels are used only
+for export and ``strip`` (``export.py``), where the target runtime's formula is what
+matters.
 
 Examples:
     >>> x = torch.tensor([-3.0, -0.6, 0.4, 0.6, 2.0])
@@ -34,6 +36,8 @@ from typing import Any, cast
 
 import torch
 from torch import Tensor
+
+from nncf_explore.compression.quantization.kernel import fused_from_tensors
 
 EPS = 1e-16
 """Added to ``|scale|`` / ``|input_range|`` so the range is never zero (NNCF's value)."""
@@ -53,10 +57,19 @@ def reference_fake_quantize(x: Tensor, input_low: Tensor, input_range: Tensor, l
 
 
 def _quantize_values(x: Tensor, input_low: Tensor, input_range: Tensor, levels: int) -> Tensor:
-    """`reference_fake_quantize` with in-place steps: same ops, same bits, one allocation."""
+    """`reference_fake_quantize` in one pass of the fused kernel, else with in-place torch steps.
+
+    Either way the same float32 operations in the same order: the same bits.  It
+    runs inside the autograd functions' forward and backward, where no gradient
+    is recorded.
+    """
     s = (levels - 1) / input_range
     zp = torch.round(-input_low * s)
-    out = torch.clamp(x, input_low, input_low + input_range)
+    high = input_low + input_range
+    fused = fused_from_tensors(x, input_low, high, s, zp)
+    if fused is not None:
+        return fused
+    out = torch.clamp(x, input_low, high)
     return out.sub_(input_low).mul_(s).sub_(zp).round_().div_(s)
 
 

@@ -36,6 +36,7 @@ from nncf_explore.compression.quantization.fake_quantize import (
     symmetric_range,
     tune_range,
 )
+from nncf_explore.compression.quantization.kernel import fused_fake_quantize
 from nncf_explore.compression.quantization.spec import QuantizerSpec, check_scale_shape, level_bounds
 
 SCALE_LOWER_THRESHOLD = 0.1
@@ -65,6 +66,40 @@ def _state_dict_hook(module: nn.Module, state_dict: dict[str, Any], prefix: str,
         state_dict[prefix + name] = torch.exp(state_dict[prefix + name])
 
 
+@dataclasses.dataclass(frozen=True)
+class InferenceGrid:
+    """A quantizer's grid for forwards without autograd: Python floats per tensor, tensors per channel.
+
+    Attributes:
+        low: ``input_low``, the clamp's lower bound.
+        high: ``input_low + input_range``, the clamp's upper bound.
+        s: ``(levels - 1) / input_range``, levels per unit.
+        zero_point: ``round(-input_low * s)``.
+        subtract_low: Whether ``low`` has a non-zero value (else its subtraction is skipped).
+        subtract_zero_point: Whether ``zero_point`` has a non-zero value.
+        arrays: ``(low, high, s, zero_point)`` flattened, one value per channel, for the fused kernel.
+    """
+
+    low: float | Tensor
+    high: float | Tensor
+    s: float | Tensor
+    zero_point: float | Tensor
+    subtract_low: bool
+    subtract_zero_point: bool
+    arrays: tuple[Tensor, Tensor, Tensor, Tensor]
+
+    @classmethod
+    def of(
+        cls, low: Tensor, high: Tensor, s: Tensor, zero_point: Tensor, *, per_tensor: bool
+    ) -> InferenceGrid:
+        """The grid of these range tensors, as floats when ``per_tensor``."""
+        nonzero_low, nonzero_zp = bool(low.ne(0).any()), bool(zero_point.ne(0).any())
+        a, b, c, d = (t.detach().reshape(-1).contiguous() for t in (low, high, s, zero_point))
+        if per_tensor:
+            return cls(a.item(), b.item(), c.item(), d.item(), nonzero_low, nonzero_zp, (a, b, c, d))
+        return cls(low, high, s, zero_point, nonzero_low, nonzero_zp, (a, b, c, d))
+
+
 class BaseQuantizer(nn.Module, ABC):
     """Common state and API of the symmetric and asymmetric fake quantizers."""
 
@@ -80,7 +115,7 @@ class BaseQuantizer(nn.Module, ABC):
         per_channel_axis = channel_axis if spec.per_channel else None
         self.channel_axis = None if per_channel_axis is None else per_channel_axis % len(scale_shape)
         self.initialized = False
-        self._grid_cache: tuple[tuple[Any, ...], tuple[float, float, float, float]] | None = None
+        self._grid_cache: tuple[tuple[Any, ...], InferenceGrid] | None = None
         self.register_buffer("_num_bits", torch.tensor([spec.bits], dtype=torch.int32))
         self.register_buffer("enabled", torch.tensor([1], dtype=torch.int32))
         self.register_load_state_dict_pre_hook(_load_pre_hook)  # type: ignore[no-untyped-call]
@@ -181,18 +216,56 @@ class BaseQuantizer(nn.Module, ABC):
         if not self.is_enabled:
             return x
         params = [p for p in self._parameters.values() if p is not None]
-        if self.channel_axis is None and not _needs_grad(x, *params):
-            return self._quantize_per_tensor_inference(x)
+        if not _needs_grad(x, *params):
+            return self._quantize_inference(x, overwrite=False)
         return self._quantize(x)
 
-    def _quantize_per_tensor_inference(self, x: Tensor) -> Tensor:
-        # The same float32 values and ops as ``_quantize``, with the grid read once into
-        # Python scalars and kept while no parameter or buffer changes: a per-tensor
-        # quantizer then costs its six elementwise passes and nothing else.
-        low, high, s, zp = self._scalar_grid(x.dtype)
-        return torch.clamp(x, low, high).sub_(low).mul_(s).sub_(zp).round_().div_(s)
+    def quantize_owned(self, x: Tensor) -> Tensor:
+        """Like ``forward``, for a tensor no one else holds: without autograd its memory is reused.
 
-    def _scalar_grid(self, dtype: torch.dtype) -> tuple[float, float, float, float]:
+        The compressed model's forward passes op outputs that are not views of, or
+        the same storage as, the op's inputs; quantizing them in place saves an
+        allocation per activation quantizer.
+
+        Examples:
+            >>> q = make_quantizer(QuantizerSpec(bits=2, signed=False), (1,), None)
+            >>> x = torch.tensor([0.1, 0.4, 9.0])
+            >>> with torch.no_grad():
+            ...     out = q.quantize_owned(x)
+            >>> out is x, x.tolist()
+            (True, [0.0, 0.3333333432674408, 1.0])
+        """
+        if not self.is_enabled:
+            return x
+        params = [p for p in self._parameters.values() if p is not None]
+        if not _needs_grad(x, *params):
+            return self._quantize_inference(x, overwrite=True)
+        return self._quantize(x)
+
+    def _quantize_inference(self, x: Tensor, *, overwrite: bool) -> Tensor:
+        # The same float32 values and ops as ``_quantize``, with the grid computed once
+        # and kept while no parameter or buffer changes: in one pass by the fused kernel
+        # where it applies (kernel.py), else as torch passes.  Subtracting a zero
+        # ``input_low`` or zero point (unsigned symmetric grids) leaves every value as it
+        # is, so those steps are skipped.
+        grid = self._inference_grid(x.dtype)
+        axis = self.channel_axis
+        if axis is not None and x.dim() != len(self.scale_shape):
+            axis = -1  # a grid that broadcasts from fewer dimensions: the kernel declines
+        subtract = (grid.subtract_low, grid.subtract_zero_point)
+        fused = fused_fake_quantize(x, grid.arrays, subtract, axis, out=x if overwrite else None)
+        if fused is not None:
+            return fused
+        # Floats are accepted as bounds, despite the stubs.
+        out = x.clamp_(grid.low, grid.high) if overwrite else torch.clamp(x, grid.low, grid.high)  # type: ignore[arg-type]
+        if grid.subtract_low:
+            out.sub_(grid.low)
+        out.mul_(grid.s)
+        if grid.subtract_zero_point:
+            out.sub_(grid.zero_point)
+        return out.round_().div_(grid.s)
+
+    def _inference_grid(self, dtype: torch.dtype) -> InferenceGrid:
         key: tuple[Any, ...] = (dtype,)
         for tensor in (*self._parameters.values(), *self._buffers.values()):
             if tensor is not None:
@@ -203,9 +276,9 @@ class BaseQuantizer(nn.Module, ABC):
         with torch.no_grad():
             input_low, input_range = self.quantization_range(dtype)
             s = (self.levels - 1) / input_range
-            zp = torch.round(-input_low * s)
+            zero_point = torch.round(-input_low * s)
             high = input_low + input_range
-            grid = (input_low.item(), high.item(), s.item(), zp.item())
+            grid = InferenceGrid.of(input_low, high, s, zero_point, per_tensor=self.channel_axis is None)
         self._grid_cache = (key, grid)
         return grid
 

@@ -38,7 +38,7 @@ from nncf_explore.compression.quantization.range_settings import (
     resolve_range_settings,
 )
 from nncf_explore.compression.quantization.setup import QuantizationPoint
-from nncf_explore.compression.runtime import ModelTracker, constant_ids, original_forward, run_root
+from nncf_explore.compression.runtime import ModelTracker, original_forward, run_root
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.trace import eval_no_grad, is_recorded_call
 from nncf_explore.graph.tracking import (
@@ -72,7 +72,7 @@ class _StatisticsTracker(ModelTracker):
         wrap_outputs_fn: OutputsWrapper | None,
     ) -> None:
         super().__init__(model, wrap_inputs_fn, wrap_outputs_fn)
-        self._constants = constant_ids(self.user_modules)
+        self._constants = self._constant_ids()
         self.pre: dict[str, list[tuple[int, list[_Sink]]]] = {}
         self.post: dict[str, list[_Sink]] = {}
         for (node, port), node_sinks in sinks.items():

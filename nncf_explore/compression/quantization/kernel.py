@@ -1,0 +1,285 @@
+"""A fused CPU kernel for fake quantization without autograd, built on first use.
+
+The eager path runs NNCF's formula as four to six elementwise torch passes per
+quantizer.  ``fake_quantize_kernel.c`` (beside this file) does the same float32
+operations in one pass, bit for bit: ``tests/compression/quantization/test_kernel.py``
+checks it against :func:`~nncf_explore.compression.quantization.fake_quantize.reference_fake_quantize`
+for every bit width, mode and granularity, on rounding ties, NaN, infinities and
+signed zeros.  On Linux, where torch runs on OpenMP, the kernel joins torch's own
+OpenMP threads rather than starting threads that would compete with them.
+
+It is compiled with the system C compiler (``$CC``, else Python's, else ``cc``;
+about 0.2 s) the first time a quantizer runs without autograd, and kept in
+``$NNCF_EXPLORE_CACHE_DIR`` (default ``~/.cache/nncf_explore``) for later
+processes.  Without a compiler, or with ``NNCF_EXPLORE_KERNEL=0``, the eager path
+runs instead: the same results, more slowly.  :func:`kernel_status` tells which
+is in use, and why.  Training forwards (autograd) always use the eager path.
+
+Examples:
+    >>> kernel_status().state in {"not built", "available", "unavailable", "disabled"}
+    True
+"""
+
+from __future__ import annotations
+
+import ctypes
+import hashlib
+import logging
+import math
+import os
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import torch
+from torch import Tensor
+
+SOURCE = Path(__file__).with_name("fake_quantize_kernel.c")
+FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
+"""No fused multiply-add and no fast-math: the compiler may vectorise but never re-round."""
+ENV_SWITCH = "NNCF_EXPLORE_KERNEL"
+"""Set to ``0`` to use the eager torch path only."""
+ENV_CACHE = "NNCF_EXPLORE_CACHE_DIR"
+"""Where built kernels are kept (``kernels/`` below it); default ``~/.cache/nncf_explore``."""
+COMPILE_TIMEOUT_S = 120
+
+_log = logging.getLogger(__name__)
+_lock = threading.Lock()
+
+
+@dataclass(frozen=True)
+class KernelStatus:
+    """Whether the fused kernel runs, and why not if it does not.
+
+    Attributes:
+        state: ``"not built"`` (nothing has needed it yet), ``"available"``,
+            ``"unavailable"`` (the build or load failed) or ``"disabled"``
+            (``NNCF_EXPLORE_KERNEL=0``).
+        detail: The library's path and threading, or what went wrong and how to fix it.
+    """
+
+    state: Literal["not built", "available", "unavailable", "disabled"]
+    detail: str
+
+
+@dataclass
+class _Loaded:
+    function: Any  # the ctypes function
+    threaded: bool  # runs on torch's OpenMP threads
+    path: Path
+
+
+@dataclass
+class _State:
+    status: KernelStatus
+    loaded: _Loaded | None = None
+
+
+_state = _State(KernelStatus("not built", ""))  # this process's kernel, loaded on first use
+
+
+def kernel_status() -> KernelStatus:
+    """The kernel's state in this process (the first quantizer that needs it builds it)."""
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return KernelStatus("disabled", f"{ENV_SWITCH}=0 is set: quantizers use the eager torch path")
+    return _state.status
+
+
+def load_kernel() -> bool:
+    """Build (or find in the cache) and load the kernel now; True if it can run.
+
+    Examples:
+        >>> load_kernel() == (kernel_status().state == "available")
+        True
+    """
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return False
+    with _lock:
+        if _state.status.state == "not built":
+            try:
+                loaded = _state.loaded = _load()
+                threads = "on torch's OpenMP threads" if loaded.threaded else "on the calling thread"
+                _state.status = KernelStatus("available", f"{loaded.path}, running {threads}")
+            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+                _state.status = KernelStatus(
+                    "unavailable",
+                    f"{exc}. Quantizers use the eager torch path (the same results, more slowly). "
+                    f"Install a C compiler (Debian: apt-get install gcc) or set CC, and restart Python; "
+                    f"{ENV_SWITCH}=0 keeps the eager path without trying.",
+                )
+                _log.info("nncf_explore: fused fake-quantize kernel unavailable: %s", _state.status.detail)
+    return _state.loaded is not None
+
+
+def fused_fake_quantize(
+    x: Tensor,
+    arrays: tuple[Tensor, Tensor, Tensor, Tensor],
+    subtract: tuple[bool, bool],
+    channel_axis: int | None,
+    *,
+    out: Tensor | None = None,
+) -> Tensor | None:
+    """Fake-quantize ``x`` in one pass, or return None where the kernel does not apply.
+
+    It applies to contiguous float32 CPU tensors, per tensor or per channel along
+    ``channel_axis``.  The caller makes sure no gradient is needed.
+
+    Args:
+        x: The input.
+        arrays: ``(low, high, s, zero_point)``: contiguous float32, one value per channel.
+        subtract: Whether to subtract ``low`` and ``zero_point`` (False where they are all 0).
+        channel_axis: The axis of ``x`` the arrays run along; None per tensor.
+        out: Where to write (``x`` itself to quantize in place); a new tensor by default.
+    """
+    if os.environ.get(ENV_SWITCH, "1") == "0":
+        return None
+    loaded = _state.loaded
+    if loaded is None:
+        if _state.status.state != "not built" or not load_kernel():
+            return None
+        loaded = _state.loaded
+        assert loaded is not None
+    if x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous():
+        return None
+    channels = arrays[0].numel()
+    if channel_axis is None:
+        if channels != 1:
+            return None
+        outer, inner = 1, x.numel()
+    else:
+        if not 0 <= channel_axis < x.dim() or x.shape[channel_axis] != channels:
+            return None
+        outer = math.prod(x.shape[:channel_axis])
+        inner = math.prod(x.shape[channel_axis + 1 :])
+    result = torch.empty_like(x) if out is None else out
+    low, high, s, zero_point = (a.data_ptr() for a in arrays)
+    threads = torch.get_num_threads() if loaded.threaded else 1
+    loaded.function(
+        x.data_ptr(), result.data_ptr(), outer, channels, inner, low, high, s, zero_point,
+        int(subtract[0]), int(subtract[1]), threads,
+    )  # fmt: skip
+    return result
+
+
+def fused_from_tensors(x: Tensor, low: Tensor, high: Tensor, s: Tensor, zero_point: Tensor) -> Tensor | None:
+    """:func:`fused_fake_quantize` with the grid as tensors that broadcast against ``x``.
+
+    Per tensor when the grid has one element, per channel when it has exactly one
+    axis longer than 1 and as many dimensions as ``x``; None where the kernel does
+    not apply (the caller then runs the torch steps).
+    """
+    if low.numel() == 1:
+        axis = None
+    else:
+        longer = [d for d, n in enumerate(low.shape) if n != 1]
+        if low.dim() != x.dim() or len(longer) != 1:
+            return None
+        axis = longer[0]
+    grid = tuple(t.detach().reshape(-1).contiguous() for t in (low, high, s, zero_point))
+    if any(t.dtype != torch.float32 or t.numel() != grid[0].numel() for t in grid):
+        return None
+    subtract = (bool(grid[0].ne(0).any()), bool(grid[3].ne(0).any()))
+    return fused_fake_quantize(x, (grid[0], grid[1], grid[2], grid[3]), subtract, axis)
+
+
+def _cache_dir() -> Path:
+    configured = os.environ.get(ENV_CACHE)
+    if configured:
+        return Path(configured) / "kernels"
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "nncf_explore" / "kernels"
+
+
+def _compiler() -> str:
+    candidates = [os.environ.get("CC", ""), (sysconfig.get_config_var("CC") or "").split(" ")[0], "cc"]
+    for candidate in candidates:
+        if candidate and shutil.which(candidate):
+            return candidate
+    raise RuntimeError("no C compiler found (looked for $CC, Python's CC and cc)")
+
+
+def _openmp_libraries() -> set[str]:
+    """Paths of the OpenMP runtimes mapped into this process (Linux only; empty elsewhere)."""
+    try:
+        maps = Path("/proc/self/maps").read_text()
+    except OSError:
+        return set()
+    return {line.split()[-1] for line in maps.splitlines() if "libgomp" in line and "/" in line}
+
+
+def _load() -> _Loaded:
+    compiler = _compiler()
+    # Join torch's OpenMP runtime only when torch runs on libgomp, already loaded: the
+    # library then binds to it instead of loading a second runtime.
+    before = _openmp_libraries()
+    shares_openmp = (
+        sys.platform.startswith("linux") and bool(before) and "OpenMP" in torch.__config__.parallel_info()
+    )
+    if shares_openmp:
+        try:
+            path = _build(compiler, ("-fopenmp",))
+            return _Loaded(_bind(path), _openmp_libraries() == before, path)
+        except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+            _log.info("nncf_explore: building the kernel with OpenMP failed, trying without: %s", exc)
+    path = _build(compiler, ())
+    return _Loaded(_bind(path), False, path)
+
+
+def _build(compiler: str, extra: tuple[str, ...]) -> Path:
+    source = SOURCE.read_bytes()
+    flags = (*FLAGS, *extra)
+    digest = hashlib.sha256(source + " ".join((compiler, *flags, sys.platform)).encode()).hexdigest()[:16]
+    directory = _cache_dir()
+    target = directory / f"fake_quantize-{digest}.so"
+    if target.exists():
+        return target
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        directory = Path(tempfile.mkdtemp(prefix="nncf_explore_kernel_"))
+        target = directory / target.name
+    # Built beside the target and renamed: no process ever loads a half-written library.
+    fd, partial = tempfile.mkstemp(suffix=".so", dir=directory)
+    os.close(fd)
+    try:
+        done = subprocess.run(
+            [compiler, *flags, "-o", partial, str(SOURCE), "-lm"],
+            capture_output=True,
+            text=True,
+            timeout=COMPILE_TIMEOUT_S,
+            check=False,
+        )
+        if done.returncode != 0:
+            raise RuntimeError(f"{compiler} could not build {SOURCE.name}: {done.stderr.strip()[-800:]}")
+        os.replace(partial, target)
+    finally:
+        if os.path.exists(partial):
+            os.unlink(partial)
+    return target
+
+
+def _bind(path: Path) -> Any:
+    function = ctypes.CDLL(str(path)).nxe_fake_quantize_f32
+    pointer, size, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
+    function.argtypes = [
+        pointer,
+        pointer,
+        size,
+        size,
+        size,
+        pointer,
+        pointer,
+        pointer,
+        pointer,
+        flag,
+        flag,
+        flag,
+    ]
+    function.restype = ctypes.c_int
+    return function
