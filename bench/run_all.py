@@ -23,8 +23,8 @@ MODULES = ["trace", "forward", "create", "explorer", "accuracy"]
 HEADER = """# Benchmarks
 
 Produced by `make bench` (`.venv/bin/python bench/run_all.py`) on {date}, {machine}, torch {torch},
-2 threads. Absolute times on these shared machines are noisy; the ratios were measured within one run
-and are the figures to compare.
+2 threads. Absolute times on these shared machines are noisy; the ratios in each section were measured
+within one run and are the figures to compare (`--only trace,forward` refreshes just those sections).
 """
 
 

@@ -256,6 +256,7 @@ def _nothing_left_in_torch() -> bool:
     return not (
         module._global_forward_hooks
         or module._global_forward_pre_hooks
+        or module._global_forward_hooks_always_called
         or torch.overrides._is_torch_function_mode_enabled()
     )
 
