@@ -51,6 +51,7 @@ COMPILE_TIMEOUT_S = 120
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
+_PLAIN_TENSORS = (Tensor, torch.nn.Parameter)
 
 
 @dataclass(frozen=True)
@@ -145,7 +146,7 @@ def fused_fake_quantize(
             return None
         loaded = _state.loaded
         assert loaded is not None
-    if x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous():
+    if x.dtype != torch.float32 or x.device.type != "cpu" or not x.is_contiguous() or _capturing(x):
         return None
     channels = arrays[0].numel()
     if channel_axis is None:
@@ -174,6 +175,8 @@ def fused_from_tensors(x: Tensor, low: Tensor, high: Tensor, s: Tensor, zero_poi
     axis longer than 1 and as many dimensions as ``x``; None where the kernel does
     not apply (the caller then runs the torch steps).
     """
+    if _capturing(x):
+        return None
     if low.numel() == 1:
         axis = None
     else:
@@ -186,6 +189,19 @@ def fused_from_tensors(x: Tensor, low: Tensor, high: Tensor, s: Tensor, zero_poi
         return None
     subtract = (bool(grid[0].ne(0).any()), bool(grid[3].ne(0).any()))
     return fused_fake_quantize(x, (grid[0], grid[1], grid[2], grid[3]), subtract, axis)
+
+
+def _capturing(x: Tensor) -> bool:
+    """Whether a graph is being captured (``torch.export``, ``torch.compile``, ``torch.jit.trace``).
+
+    A capture sees torch ops only: a foreign call would be missing from the captured
+    graph, and capture-time tensors (fake or functional tensor subclasses) have no data.
+    """
+    return (
+        type(x) not in _PLAIN_TENSORS
+        or torch._C._get_tracing_state() is not None
+        or torch.compiler.is_compiling()
+    )
 
 
 def _cache_dir() -> Path:

@@ -134,6 +134,24 @@ def test_inputs_the_kernel_declines_take_the_eager_path(make_input: object, fres
     assert torch.equal(out, reference_fake_quantize(x, low, scale_safe - low, q.levels))
 
 
+@needs_compiler
+def test_graph_captures_record_torch_ops_not_the_kernel(fresh_kernel: None) -> None:
+    # A capture sees only torch ops: had the kernel run, the captured graph would lack the
+    # quantization.  (torch.export, whose fake tensors have no data to hand the kernel, is
+    # covered by strip() in test_export.py.)
+    q = make_quantizer(QuantizerSpec(bits=4, signed=True), (1,), None)
+    q.apply_minmax_init(torch.tensor([-1.0]), torch.tensor([2.0]))
+    q.disable_gradients()
+    x = torch.randn(40000, generator=torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        traced = torch.jit.trace(q, x)
+    y = torch.randn(40000, generator=torch.Generator().manual_seed(6))
+    with torch.no_grad():
+        expected = q(y)
+        assert kernel.kernel_status().state == "available"
+        assert torch.equal(traced(y), expected)
+
+
 def test_grid_broadcasting_from_fewer_dimensions_is_declined(fresh_kernel: None) -> None:
     # A per-channel grid of shape (C, 1) against a 3-d input: the kernel's [outer, C, inner] view does not fit.
     q = make_quantizer(QuantizerSpec(bits=8, signed=True, per_channel=True), (6, 1), 0)
