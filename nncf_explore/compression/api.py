@@ -33,8 +33,9 @@ from nncf_explore.config.nncf_config import NNCFConfig
 from nncf_explore.errors import ConfigError, did_you_mean
 from nncf_explore.graph.inputs import make_mock_inputs
 from nncf_explore.graph.ir import Graph
+from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.trace import DummyForward, trace_model
-from nncf_explore.graph.tracking import Args, InputsWrapper, Kwargs, OutputsWrapper
+from nncf_explore.graph.tracking import InputsWrapper, OutputsWrapper
 
 SUPPORTED_ALGORITHMS = ("quantization", "magnitude_sparsity")
 

@@ -19,7 +19,7 @@ from nncf_explore.compression.exporting import export_onnx, strip_model
 from nncf_explore.compression.init_data import model_device
 from nncf_explore.compression.schedulers import CompositeScheduler, CompressionScheduler
 from nncf_explore.compression.statistics import NNCFStatistics
-from nncf_explore.graph.tracking import Args, Kwargs
+from nncf_explore.graph.leaves import Args, Kwargs
 
 
 class CompressionStage(enum.IntEnum):

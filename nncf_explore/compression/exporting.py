@@ -22,12 +22,12 @@ import torch
 from torch import Tensor, nn
 from torch.jit._trace import TracerWarning, is_tracing
 
+from nncf_explore.compression.divergence import UntracedPathWarning
 from nncf_explore.compression.interface import compression_interface, is_compressed
 from nncf_explore.compression.quantization.export import qdq_forward
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
-from nncf_explore.compression.runtime import UntracedPathWarning
+from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.trace import eval_no_grad
-from nncf_explore.graph.tracking import Args, Kwargs
 
 DEFAULT_OPSET = 17
 

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from nncf_explore.config.init_args import wrap_dataloader_for_init
-from nncf_explore.graph.tracking import Args, Kwargs, map_tensors, tensor_leaves
+from nncf_explore.graph.leaves import Args, Kwargs, map_tensors, tensor_leaves
 
 
 def model_device(model: nn.Module) -> torch.device:

@@ -18,20 +18,16 @@ from typing import Any, cast
 
 from torch import nn
 
+from nncf_explore.compression.divergence import DivergenceReporter
+from nncf_explore.compression.hook_plan import HookPlan, build_hook_plan
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.quantization.range_settings import RangeConfig, RangeStatistics, point_groups
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
-from nncf_explore.compression.runtime import (
-    INTERFACE_NAME,
-    DivergenceReporter,
-    Forward,
-    HookPlan,
-    HookRunner,
-    WeightCache,
-    build_hook_plan,
-)
+from nncf_explore.compression.runtime import INTERFACE_NAME, Forward, HookRunner
+from nncf_explore.compression.weight_cache import WeightCache
 from nncf_explore.graph.ir import Graph
-from nncf_explore.graph.tracking import Args, InputsWrapper, Kwargs, OutputsWrapper
+from nncf_explore.graph.leaves import Args, Kwargs
+from nncf_explore.graph.tracking import InputsWrapper, OutputsWrapper
 
 SPARSITY_MASKS = "sparsity_masks"
 """Submodule of the interface holding magnitude-sparsity masks, when that algorithm runs."""

@@ -4,7 +4,7 @@ A :class:`HookRunner` is the tracer's :class:`~nncf_explore.graph.tracking.OpTra
 with actions instead of records.  Every call that the tracer would have
 recorded (the same :func:`~nncf_explore.graph.trace.is_recorded_call` rule, so
 call orders match) gets the same ``{scope}/{op}_{k}`` name, and the runner looks
-that name up in a :class:`HookPlan`:
+that name up in a :class:`~nncf_explore.compression.hook_plan.HookPlan`:
 
 * before the call, arguments that are quantized parameters are replaced by
   their weight quantizer's output (by ``id()``, so a parameter is quantized in
@@ -13,105 +13,33 @@ that name up in a :class:`HookPlan`:
 * after the call, a post-hook quantizer replaces the output (its first tensor
   for ops returning tuples: output port 0, as the tracer numbers ports).
 
-The runner also compares what ran with the trace and warns, once per model and
-divergence, when the forward takes a path the trace did not see
-(:class:`UntracedPathWarning`).  Range-statistics collection uses the same
-:class:`ModelTracker` base, so its names match too.
+The runner also collects what ran differently from the trace, for
+:mod:`~nncf_explore.compression.divergence` to warn about.  Quantized weights are
+reused across inference forwards through :mod:`~nncf_explore.compression.weight_cache`.
+Range-statistics collection uses the same :class:`ModelTracker` base, so its
+names match too.
 """
 
 from __future__ import annotations
 
-import os
-import sys
-import warnings
-from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable
 from functools import partial
 from typing import Any, cast
 
 import torch
 from torch import Tensor, nn
 
+from nncf_explore.compression.divergence import DivergenceReporter
+from nncf_explore.compression.hook_plan import HookPlan
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
-from nncf_explore.compression.quantization.setup import QuantizationPoint
-from nncf_explore.graph.ir import Graph
+from nncf_explore.compression.weight_cache import WeightCache, needs_autograd, state_key
+from nncf_explore.graph.leaves import Args, Kwargs, flatten_leaves, replace_leaves
 from nncf_explore.graph.trace import is_recorded_call
-from nncf_explore.graph.tracking import (
-    Args,
-    InputsWrapper,
-    Kwargs,
-    OpTracker,
-    OutputsWrapper,
-    flatten_leaves,
-    replace_leaves,
-)
+from nncf_explore.graph.tracking import InputsWrapper, OpTracker, OutputsWrapper
 
 Forward = Callable[..., Any]
 INTERFACE_NAME = "_nncf"
 """Attribute of the compressed model holding the quantizer modules (NNCF's name)."""
-
-
-class UntracedPathWarning(UserWarning):
-    """The compressed model ran ops the trace did not record, or skipped quantized ones."""
-
-
-@dataclass(frozen=True)
-class HookPlan:
-    """Where quantizers fire, keyed by node name so each op costs one dict lookup.
-
-    Attributes:
-        pre: Node name -> ``(input port, quantizer)`` pairs applied before the op.
-        post: Node name -> quantizer applied to the op's output port 0 (graph
-            inputs and outputs included: ``/nncf_model_input_0``).
-        weights: Parameter FQN -> its weight quantizer.
-        graph_names: Every node name of the trace, to notice untraced ops.
-        hooked: Node names that carry an activation quantizer -> that quantizer's id.
-    """
-
-    pre: Mapping[str, tuple[tuple[int, nn.Module], ...]]
-    post: Mapping[str, nn.Module]
-    weights: Mapping[str, nn.Module]
-    graph_names: frozenset[str]
-    hooked: Mapping[str, str]
-
-
-def build_hook_plan(graph: Graph, quantizers: Iterable[tuple[QuantizationPoint, nn.Module]]) -> HookPlan:
-    """The plan that applies each point's quantizer module at the point's position in ``graph``.
-
-    Raises:
-        GraphError: A point names a node that is not in the graph (with a suggestion).
-        ValueError: A weight point lacks ``weight_param``, or two weight points share a parameter.
-    """
-    pre: dict[str, list[tuple[int, nn.Module]]] = {}
-    post: dict[str, nn.Module] = {}
-    weights: dict[str, nn.Module] = {}
-    weight_owner: dict[str, str] = {}
-    hooked: dict[str, str] = {}
-    for point, quantizer in quantizers:
-        node = graph.node(point.target_node).name
-        if point.kind == "weight":
-            if point.weight_param is None:
-                raise ValueError(f"weight quantizer {point.id!r} has no weight_param; placement must set it")
-            if point.weight_param in weight_owner:
-                raise ValueError(
-                    f"weight quantizers {weight_owner[point.weight_param]!r} and {point.id!r} both quantize "
-                    f"parameter {point.weight_param!r}; a shared weight is quantized once, so keep one"
-                )
-            weight_owner[point.weight_param] = point.id
-            weights[point.weight_param] = quantizer
-            continue
-        hooked.setdefault(node, point.id)
-        if point.input_port is None:
-            post[node] = quantizer
-        else:
-            pre.setdefault(node, []).append((point.input_port, quantizer))
-    return HookPlan(
-        pre={k: tuple(v) for k, v in pre.items()},
-        post=post,
-        weights=weights,
-        graph_names=frozenset(n.name for n in graph.nodes),
-        hooked=hooked,
-    )
 
 
 def run_root(tracker: OpTracker, model: nn.Module, forward: Forward, args: Args, kwargs: Kwargs) -> Any:
@@ -155,93 +83,6 @@ def replace_first_tensor(value: Any, fn: Callable[[Tensor], Tensor]) -> Any:
                     return type(value)(*items)
                 return type(value)(items) if isinstance(value, list) else tuple(items)
     return value
-
-
-@dataclass
-class WeightCache:
-    """Quantized weights kept across inference forwards.
-
-    Weight fake-quantization costs about as much as a ResNet's whole FP32
-    forward, so eval-mode forwards without autograd reuse the last result while
-    the parameter and every tensor of its quantizer are unchanged: same storage
-    and same version counter.  In-place edits through ``.data`` bypass version
-    counters; call :meth:`clear` after such edits (``model.nncf.clear_weight_cache()``).
-    """
-
-    enabled: bool = True
-    entries: dict[str, tuple[tuple[int, ...], Tensor]] = field(default_factory=dict)
-
-    def clear(self) -> None:
-        """Forget every cached quantized weight."""
-        self.entries.clear()
-
-
-def _state_key(param: Tensor, quantizer: nn.Module) -> tuple[int, ...]:
-    key = [id(quantizer), param.data_ptr(), param._version]
-    for tensor in (*quantizer._parameters.values(), *quantizer._buffers.values()):
-        if tensor is not None:
-            key += (tensor.data_ptr(), tensor._version)
-    return tuple(key)
-
-
-class DivergenceReporter:
-    """Warns, once per compressed model and divergence, when a forward leaves the traced path.
-
-    A divergence is identified by the first untraced op that ran and the first
-    quantized op that did not, so a branch the trace missed produces one
-    warning however many ops it holds and however often it runs.
-    """
-
-    def __init__(self) -> None:
-        self.reported: set[tuple[str, str]] = set()
-
-    def report(self, plan: HookPlan, executed: set[str], unknown: list[str]) -> None:
-        """Warn if untraced ops ran (``unknown``) or quantized ops did not (missing from ``executed``)."""
-        skipped = [] if len(executed) == len(plan.hooked) else [n for n in plan.hooked if n not in executed]
-        if not unknown and not skipped:
-            return
-        key = (unknown[0] if unknown else "", skipped[0] if skipped else "")
-        if key in self.reported:
-            return
-        self.reported.add(key)
-        message = _divergence_message(plan, unknown, skipped)
-        warnings.warn(message, UntracedPathWarning, stacklevel=_caller_stacklevel())
-
-
-def _listed(names: list[str], limit: int = 3) -> str:
-    shown = ", ".join(repr(n) for n in names[:limit])
-    return shown + (f" and {len(names) - limit} more" if len(names) > limit else "")
-
-
-def _divergence_message(plan: HookPlan, unknown: list[str], skipped: list[str]) -> str:
-    parts = [
-        "the compressed model took a path the trace did not see (data-dependent control flow, or code "
-        "that runs only in training mode)."
-    ]
-    if unknown:
-        also = f" (and {_listed(unknown[1:])})" if len(unknown) > 1 else ""
-        parts.append(
-            f"It ran op {unknown[0]!r}{also}, which the traced graph does not contain, so no activation "
-            "quantizer runs there."
-        )
-    if skipped:
-        qids = [plan.hooked[n] for n in skipped]
-        parts.append(f"It skipped quantized op {skipped[0]!r}, so quantizer {_listed(qids)} did not run.")
-    parts.append(
-        "Quantizers calibrated on the traced path may now fire on different tensors. Fix: trace with inputs "
-        "that take the path used in deployment (input_info, or dummy_forward_fn with wrap_inputs_fn), or "
-        "make the branch static. Shown once per model and divergence."
-    )
-    return " ".join(parts)
-
-
-def _caller_stacklevel() -> int:
-    """``warnings.warn`` stacklevel of the first frame outside nncf_explore and torch.nn (the user's call)."""
-    internal = (os.path.dirname(os.path.dirname(__file__)), os.path.dirname(nn.__file__))
-    level, frame = 1, sys._getframe(1)
-    while frame.f_back is not None and frame.f_code.co_filename.startswith(internal):
-        frame, level = frame.f_back, level + 1
-    return level
 
 
 class ModelTracker(OpTracker):
@@ -388,9 +229,9 @@ class HookRunner(ModelTracker):
             return done
         fqn, quantizer = self._weights[id(param)]
         cache = self.weight_cache
-        reusable = cache.enabled and not self.model.training and not _needs_autograd(param, quantizer)
+        reusable = cache.enabled and not self.model.training and not needs_autograd(param, quantizer)
         if reusable:
-            key = _state_key(param, quantizer)
+            key = state_key(param, quantizer)
             entry = cache.entries.get(fqn)
             if entry is not None and entry[0] == key:
                 result = entry[1]
@@ -455,11 +296,3 @@ def _is_fresh(output: Tensor, leaves: list[Any]) -> bool:
         return not any(isinstance(v, Tensor) and v.untyped_storage().data_ptr() == storage for v in leaves)
     except (RuntimeError, NotImplementedError):  # tensors without a plain storage (sparse, nested)
         return False
-
-
-def _needs_autograd(param: Tensor, quantizer: nn.Module) -> bool:
-    if not torch.is_grad_enabled():
-        return False
-    return param.requires_grad or any(
-        p.requires_grad for p in quantizer._parameters.values() if p is not None
-    )

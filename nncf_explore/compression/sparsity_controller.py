@@ -15,7 +15,7 @@ from nncf_explore.compression.sparsity import SparsityMasks, compute_masks, spar
 from nncf_explore.compression.statistics import NNCFStatistics, SparsityStatistics
 from nncf_explore.config.sections import resolve
 from nncf_explore.graph.ir import Graph
-from nncf_explore.graph.tracking import Args, Kwargs
+from nncf_explore.graph.leaves import Args, Kwargs
 
 ALGORITHM = "magnitude_sparsity"
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import torch
 
-from nncf_explore.graph.tracking import Args, Kwargs
+from nncf_explore.graph.leaves import Args, Kwargs
 
 # Port of the weight among the flattened call arguments, per op.
 WEIGHT_PORTS: Mapping[str, int] = {

@@ -21,16 +21,9 @@ from nncf_explore.errors import TraceError
 from nncf_explore.graph.attributes import layer_attributes
 from nncf_explore.graph.inputs import InputInfo, make_mock_inputs
 from nncf_explore.graph.ir import Edge, Graph, Node
+from nncf_explore.graph.leaves import Args, Kwargs, flatten_leaves, tensor_leaves
 from nncf_explore.graph.ops import category_of
-from nncf_explore.graph.tracking import (
-    Args,
-    InputsWrapper,
-    Kwargs,
-    OpTracker,
-    OutputsWrapper,
-    flatten_leaves,
-    tensor_leaves,
-)
+from nncf_explore.graph.tracking import InputsWrapper, OpTracker, OutputsWrapper
 
 DummyForward = Callable[[nn.Module], Any]
 

@@ -10,11 +10,13 @@ import pytest
 import torch
 from torch import nn
 
+from nncf_explore.compression.divergence import UntracedPathWarning
+from nncf_explore.compression.hook_plan import build_hook_plan
 from nncf_explore.compression.model import compress_model
 from nncf_explore.compression.quantization.build import build_quantizer_setup
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.compression.quantization.spec import QuantizerSpec
-from nncf_explore.compression.runtime import UntracedPathWarning, build_hook_plan, replace_first_tensor
+from nncf_explore.compression.runtime import replace_first_tensor
 from nncf_explore.errors import GraphError
 from nncf_explore.graph import trace_model
 from tests import models

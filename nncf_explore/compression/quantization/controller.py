@@ -18,8 +18,8 @@ from nncf_explore.compression.quantization.weights import WEIGHTED_CATEGORIES, w
 from nncf_explore.compression.schedulers import StagedQuantizationScheduler
 from nncf_explore.compression.statistics import NNCFStatistics, QuantizationStatistics, UnquantizedWeight
 from nncf_explore.graph.ir import Graph, Node
+from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.ops import OpCategory
-from nncf_explore.graph.tracking import Args, Kwargs
 
 BUILDER_STATE_VERSION = 1
 

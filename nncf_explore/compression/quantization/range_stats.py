@@ -40,15 +40,9 @@ from nncf_explore.compression.quantization.range_settings import (
 from nncf_explore.compression.quantization.setup import QuantizationPoint
 from nncf_explore.compression.runtime import ModelTracker, original_forward, run_root
 from nncf_explore.graph.ir import Graph
+from nncf_explore.graph.leaves import Args, Kwargs, flatten_leaves, tensor_leaves
 from nncf_explore.graph.trace import eval_no_grad, is_recorded_call
-from nncf_explore.graph.tracking import (
-    Args,
-    InputsWrapper,
-    Kwargs,
-    OutputsWrapper,
-    flatten_leaves,
-    tensor_leaves,
-)
+from nncf_explore.graph.tracking import InputsWrapper, OutputsWrapper
 
 
 @dataclass
