@@ -213,12 +213,7 @@ class BaseQuantizer(nn.Module, ABC):
             p.requires_grad_(False)
 
     def forward(self, x: Tensor) -> Tensor:
-        if not self.is_enabled:
-            return x
-        params = [p for p in self._parameters.values() if p is not None]
-        if not _needs_grad(x, *params):
-            return self._quantize_inference(x, overwrite=False)
-        return self._quantize(x)
+        return self._fake_quantize(x, overwrite=False)
 
     def quantize_owned(self, x: Tensor) -> Tensor:
         """Like ``forward``, for a tensor no one else holds: without autograd its memory is reused.
@@ -235,12 +230,15 @@ class BaseQuantizer(nn.Module, ABC):
             >>> out is x, x.tolist()
             (True, [0.0, 0.3333333432674408, 1.0])
         """
+        return self._fake_quantize(x, overwrite=True)
+
+    def _fake_quantize(self, x: Tensor, *, overwrite: bool) -> Tensor:
         if not self.is_enabled:
             return x
         params = [p for p in self._parameters.values() if p is not None]
         if not _needs_grad(x, *params):
-            return self._quantize_inference(x, overwrite=True)
-        return self._quantize(x)
+            return self._quantize_inference(x, overwrite=overwrite)
+        return self._quantize(x)  # autograd: never in place
 
     def _quantize_inference(self, x: Tensor, *, overwrite: bool) -> Tensor:
         # The same float32 values and ops as ``_quantize``, with the grid computed once
