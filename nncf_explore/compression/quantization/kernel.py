@@ -27,6 +27,7 @@ import hashlib
 import logging
 import math
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -250,7 +251,9 @@ def _load() -> _Loaded:
 def _build(compiler: str, extra: tuple[str, ...]) -> Path:
     source = SOURCE.read_bytes()
     flags = (*FLAGS, *extra)
-    digest = hashlib.sha256(source + " ".join((compiler, *flags, sys.platform)).encode()).hexdigest()[:16]
+    # A home directory may be shared by machines of other architectures: they get libraries of their own.
+    build = " ".join((compiler, *flags, sys.platform, platform.machine()))
+    digest = hashlib.sha256(source + build.encode()).hexdigest()[:16]
     directory = _cache_dir()
     target = directory / f"fake_quantize-{digest}.so"
     if target.exists():
