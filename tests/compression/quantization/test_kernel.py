@@ -155,10 +155,12 @@ def test_graph_captures_record_torch_ops_not_the_kernel(fresh_kernel: None) -> N
 
 
 def test_grid_broadcasting_from_fewer_dimensions_is_declined(fresh_kernel: None) -> None:
-    # A per-channel grid of shape (C, 1) against a 3-d input: the kernel's [outer, C, inner] view does not fit.
+    # A per-channel grid of shape (C, 1) against a 3-d input broadcasts along the input's axis 1,
+    # not axis 0 where the grid has its channels; with C rows on axis 0 as well, a kernel taking
+    # the grid's axis would quantize with the wrong channel's range.
     q = make_quantizer(QuantizerSpec(bits=8, signed=True, per_channel=True), (6, 1), 0)
-    q.apply_minmax_init(-torch.rand(6) - 0.5, torch.rand(6) + 0.5)
-    x = torch.randn(2, 6, 3000)
+    q.apply_minmax_init(-torch.linspace(0.5, 3.0, 6), torch.linspace(0.5, 3.0, 6))
+    x = torch.randn(6, 6, 3000, generator=torch.Generator().manual_seed(2)) * 2
     with torch.no_grad():
         out = q(x)
     assert torch.equal(out, reference_fake_quantize(x, *expected_range(q), q.levels))
