@@ -136,7 +136,9 @@ def test_inputs_the_kernel_declines_take_the_eager_path(make_input: object, fres
 
 @needs_compiler
 @pytest.mark.filterwarnings("ignore::torch.jit.TracerWarning")  # .item() on the grid, expected when tracing
-@pytest.mark.filterwarnings("ignore:.*torch.jit.trace.*:DeprecationWarning")  # the capture the ONNX export uses
+@pytest.mark.filterwarnings(
+    "ignore:.*torch.jit.trace.*:DeprecationWarning"
+)  # the capture the ONNX export uses
 def test_graph_captures_record_torch_ops_not_the_kernel(fresh_kernel: None) -> None:
     # A capture sees only torch ops: had the kernel run, the captured graph would lack the
     # quantization.  (torch.export, whose fake tensors have no data to hand the kernel, is
