@@ -262,22 +262,17 @@ class OpTracker:
         """Whether a module call is this tracker's: one of its modules, on the thread it runs on."""
         if id(module) not in self._tracked_ids:
             return False
-        if self.exclusive:
-            return getattr(_active, "tracker", None) is self
-        return threading.get_ident() == self._thread
+        if getattr(_active, "tracker", None) is self:
+            return True
+        return not self.exclusive and threading.get_ident() == self._thread
 
-    # The two global hooks run on every module call in the process while the tracker is
-    # entered, so they test the common case inline.
+    # The two global hooks see every module call in the process while the tracker is entered.
     def _pre_hook(self, module: nn.Module, args: Args) -> None:
-        if id(module) in self._tracked_ids and (
-            getattr(_active, "tracker", None) is self or (not self.exclusive and self._tracks(module))
-        ):
+        if self._tracks(module):
             self.push_module(module)
 
     def _post_hook(self, module: nn.Module, args: Args, output: Any) -> None:
-        if id(module) in self._tracked_ids and (
-            getattr(_active, "tracker", None) is self or (not self.exclusive and self._tracks(module))
-        ):
+        if self._tracks(module):
             self.pop_module()
 
     def _root_pre_hook(self, module: nn.Module, args: Args, kwargs: Kwargs) -> tuple[Args, Kwargs] | None:

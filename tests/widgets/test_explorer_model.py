@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 
 import pytest
@@ -11,6 +10,7 @@ import torch
 from torch import nn
 
 from nncf_explore.widgets import Explorer
+from tests.widgets.builders import trial_explorer
 from tests.widgets.fakes import FakeSession
 
 CONV0 = "Sequential/Conv2d[0]/conv2d_0"
@@ -29,14 +29,7 @@ def explorer() -> Explorer:
         nn.Linear(16, 10),
     ).eval()
     loader = [(torch.randn(8, 1, 8, 8), torch.zeros(8, dtype=torch.long)) for _ in range(2)]
-    config = {
-        "input_info": {"sample_size": [1, 1, 8, 8]},
-        "target_device": "TRIAL",
-        "compression": {"algorithm": "quantization"},
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Explorer(model, config, init_loader=loader)
+    return trial_explorer(model, init_loader=loader)
 
 
 def test_edits_reach_the_compressed_model_and_the_config(explorer: Explorer, tmp_path) -> None:

@@ -15,6 +15,7 @@ from torch import nn
 from nncf_explore import NNCFConfig, create_compressed_model
 from nncf_explore.widgets import Explorer
 from nncf_explore.widgets._edits import SetSpec, Toggle
+from tests.widgets.builders import trial_explorer
 
 
 def _model() -> nn.Module:
@@ -33,14 +34,7 @@ def _model() -> nn.Module:
 
 @pytest.fixture(scope="module")
 def explorer() -> Explorer:
-    config = {
-        "input_info": {"sample_size": [1, 1, 8, 8]},
-        "target_device": "TRIAL",
-        "compression": {"algorithm": "quantization"},
-    }
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return Explorer(_model(), config)
+    return trial_explorer(_model())
 
 
 EDITS = st.lists(

@@ -247,13 +247,14 @@ class BaseQuantizer(nn.Module, ABC):
         # ``input_low`` or zero point (unsigned symmetric grids) leaves every value as it
         # is, so those steps are skipped.
         grid = self._inference_grid(x.dtype)
-        axis = self.channel_axis
-        if axis is not None and x.dim() != len(self.scale_shape):
-            axis = -1  # a grid that broadcasts from fewer dimensions: the kernel declines
-        subtract = (grid.subtract_low, grid.subtract_zero_point)
-        fused = fused_fake_quantize(x, grid.arrays, subtract, axis, out=x if overwrite else None)
-        if fused is not None:
-            return fused
+        # The kernel's channel axis is the grid's; a grid broadcast from fewer dimensions
+        # than ``x`` runs along another axis of ``x``, so only the torch steps handle it.
+        if self.channel_axis is None or x.dim() == len(self.scale_shape):
+            subtract = (grid.subtract_low, grid.subtract_zero_point)
+            out = x if overwrite else None
+            fused = fused_fake_quantize(x, grid.arrays, subtract, self.channel_axis, out=out)
+            if fused is not None:
+                return fused
         # Floats are accepted as bounds, despite the stubs.
         out = x.clamp_(grid.low, grid.high) if overwrite else torch.clamp(x, grid.low, grid.high)  # type: ignore[arg-type]
         if grid.subtract_low:
