@@ -92,7 +92,11 @@ def _main_rows() -> tuple[list[list[object]], dict[str, tuple[torch.nn.Module, t
                 row = _row(f"{name}, batch {batch}", *pair, repeats=repeats)
                 with _kernel_off():
                     eager = _row("", *pair, repeats=repeats)
-            rows.append([*row[:1], f"{len(setup.weights)} + {len(setup.activations)}", *row[1:], eager[-1]])
+                compressed.nncf.enable_replay()  # the first timed call records
+                replayed = _row("", *pair, repeats=repeats)
+                compressed.nncf.enable_replay(False)
+            counts = f"{len(setup.weights)} + {len(setup.activations)}"
+            rows.append([*row[:1], counts, *row[1:], eager[-1], replayed[2], replayed[-1]])
     return rows, built
 
 
@@ -169,19 +173,29 @@ def run() -> str:
         f"ratio = compressed / FP32, median of {ROUNDS} back-to-back rounds. Fused kernel: "
         f"{status.state}{threads}.\n\n"
         + table(
-            ["model", "quantizers (W + A)", "FP32 (ms)", "compressed (ms)", "ratio", "ratio, kernel off"],
+            [
+                "model",
+                "quantizers (W + A)",
+                "FP32 (ms)",
+                "compressed (ms)",
+                "ratio",
+                "ratio, kernel off",
+                "replayed (ms)",
+                "ratio, replayed",
+            ],
             main,
         )
         + "\n\nThe target is at most 1.3x at batch 1; NNCF 2.19 measured 2.1x (ResNet-18) and 5.1x "
-        "(MobileNetV2) on this kind of machine. What remains is a cost per op and per module call, not per "
-        "element: every torch call goes through the `TorchFunctionMode` that names it and checks it against "
-        "the trace, and every module call through the scope hooks. MobileNetV2 makes 206 torch calls and "
-        "180 module calls in a forward that takes two thirds of ResNet-18's time (90 and 76), so at batch 1 "
-        "that fixed cost weighs about three times as much; at batch 8 the same calls carry eight times the "
-        "work. The "
-        "activation fake-quantizers themselves run in one pass each (the fused kernel, "
-        "docs/user-guide/quantization.md); the last column is the same forward with it switched off "
-        "(`NNCF_EXPLORE_KERNEL=0`, four to six torch passes per quantizer).\n\n"
+        "(MobileNetV2) on this kind of machine. *ratio* is the default (eager) forward. Its remaining cost "
+        "is per op and per module call, not per element: every torch call goes through the "
+        "`TorchFunctionMode` that names it and checks it against the trace, and every module call through "
+        "the scope hooks. MobileNetV2 makes 206 torch calls and 180 module calls in a forward that takes two "
+        "thirds of ResNet-18's time (90 and 76), so at batch 1 that fixed cost weighs about three times as "
+        "much; at batch 8 the same calls carry eight times the work. *ratio, kernel off* is that forward "
+        "with the fused fake-quantize kernel switched off (`NNCF_EXPLORE_KERNEL=0`, four to six torch passes "
+        "per quantizer). *ratio, replayed* is the opt-in replay (`model.nncf.enable_replay()`, "
+        "docs/user-guide/quantization.md): the same calls and quantizers, bit for bit, run as recorded "
+        "straight-line code, so the cost left is the quantizers' own arithmetic.\n\n"
         "Where the time goes, ResNet-18 at batch 1:\n\n"
         + table(["case", "FP32 (ms)", "compressed (ms)", "ratio"], breakdown)
         + "\n\n`apply_setup` on ResNet-18, one quantizer changed (median of 7):\n\n"

@@ -23,6 +23,7 @@ from nncf_explore.compression.hook_plan import HookPlan, build_hook_plan
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.quantization.range_settings import RangeConfig, RangeStatistics, point_groups
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+from nncf_explore.compression.replay import Replay
 from nncf_explore.compression.runtime import INTERFACE_NAME, Forward, HookRunner
 from nncf_explore.compression.weight_cache import WeightCache
 from nncf_explore.graph.ir import Graph
@@ -34,7 +35,7 @@ SPARSITY_MASKS = "sparsity_masks"
 
 Slot = tuple[str, str]
 """``(ModuleDict name, key)`` of a quantizer inside the interface."""
-_TRANSIENT = ("_plan", "_local", "weight_cache")
+_TRANSIENT = ("_plan", "_local", "weight_cache", "replay")
 
 
 class MaskedWeight(nn.Module):
@@ -113,10 +114,11 @@ class CompressionInterface(nn.Module):
         self._slots: dict[str, Slot] = {}
         self._reset_transient(WeightCache())
 
-    def _reset_transient(self, cache: WeightCache) -> None:
+    def _reset_transient(self, cache: WeightCache, *, replay: bool = False) -> None:
         # Runners and the hook plan hold ids and module references of one model
         # instance; copies rebuild them lazily instead of inheriting stale ones.
         self.weight_cache = cache
+        self.replay = Replay(enabled=replay)
         self._plan: HookPlan | None = None
         self._local = threading.local()
 
@@ -125,12 +127,14 @@ class CompressionInterface(nn.Module):
         for name in _TRANSIENT:
             state.pop(name, None)
         state["_cache_enabled"] = self.weight_cache.enabled
+        state["_replay_enabled"] = self.replay.enabled
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         enabled = state.pop("_cache_enabled", True)
+        replay = state.pop("_replay_enabled", False)
         super().__setstate__(state)  # type: ignore[no-untyped-call]
-        self._reset_transient(WeightCache(enabled=enabled))
+        self._reset_transient(WeightCache(enabled=enabled), replay=replay)
 
     def forward(self, x: Any) -> Any:
         """The identity: an ``nn.Sequential`` root calls every child, this module included."""
@@ -190,7 +194,13 @@ class CompressionInterface(nn.Module):
             if runner is None or not runner.running:
                 self._local.runner = fresh
             runner = fresh
-        return runner.run(self.original_forward.__get__(model), self.plan(), args, kwargs)
+        forward = self.original_forward.__get__(model)
+        plan = self.plan()
+        if self.replay.enabled:
+            replayed, output = self.replay.run(runner, forward, plan, args, kwargs)
+            if replayed:
+                return output
+        return runner.run(forward, plan, args, kwargs)
 
 
 class CompressedForward:

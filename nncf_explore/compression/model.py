@@ -50,6 +50,7 @@ from nncf_explore.compression.quantization.range_stats import (
     warn_uninitialized,
 )
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+from nncf_explore.compression.replay import ReplayStatus
 from nncf_explore.compression.runtime import INTERFACE_NAME, Forward
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.scope import normalize_node_name
@@ -334,6 +335,43 @@ class NNCFInterface:
     def clear_weight_cache(self) -> None:
         """Drop quantized weights cached for inference (needed after in-place edits via ``.data``)."""
         self._interface.weight_cache.clear()
+
+    def enable_replay(self, enabled: bool = True) -> None:
+        """Replay recorded inference forwards instead of running the Python forward (opt-in).
+
+        In eval mode without autograd, the first forward for each input signature runs
+        eagerly and is recorded as straight-line code; later ones run the recording: the
+        same torch calls and quantizers on the same tensors, so the same outputs, without
+        the per-op work of the eager path.  Whatever the recording cannot check falls back
+        to the eager path (:mod:`nncf_explore.compression.replay` lists it); a forward that
+        cannot be replayed at all warns once (:class:`~nncf_explore.compression.replay.ReplayWarning`)
+        and runs eagerly.  It is opt-in because the forward's own Python side effects
+        (printing, appending to a list) then happen on recording forwards only.
+
+        Args:
+            enabled: False returns to eager forwards and forgets every recording.
+
+        Examples:
+            >>> import torch
+            >>> from nncf_explore.graph import trace_model
+            >>> from nncf_explore.compression.quantization.build import build_quantizer_setup
+            >>> net = torch.nn.Sequential(torch.nn.Linear(4, 4), torch.nn.ReLU()).eval()
+            >>> g = trace_model(net, {"sample_size": [1, 4]})
+            >>> setup = build_quantizer_setup(g, {"compression": {"algorithm": "quantization"}})
+            >>> q = compress_model(net, g, setup)
+            >>> q.nncf.enable_replay()
+            >>> with torch.no_grad():
+            ...     first, second = q(torch.ones(1, 4)), q(torch.ones(1, 4))  # recorded, then replayed
+            >>> torch.equal(first, second), q.nncf.replay_status().state, q.nncf.replay_status().recordings
+            (True, 'on', 1)
+        """
+        replay = self._interface.replay
+        replay.reset()
+        replay.enabled = enabled
+
+    def replay_status(self) -> ReplayStatus:
+        """Whether inference forwards are replayed, and if they cannot be, why (see :meth:`enable_replay`)."""
+        return self._interface.replay.status()
 
     def __repr__(self) -> str:
         setup = self._interface.setup

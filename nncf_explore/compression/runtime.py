@@ -151,6 +151,11 @@ class HookRunner(ModelTracker):
         self._owners: dict[str, tuple[nn.Module, str]] = {}
         self._jit_tracing = False
 
+    @property
+    def unknown(self) -> list[str]:
+        """Names of the last forward's ops that are not in the traced graph."""
+        return self._unknown
+
     def run(self, forward: Forward, plan: HookPlan, args: Args, kwargs: Kwargs) -> Any:
         """Run ``forward`` (the model's original forward) with the plan's quantizers."""
         self._begin(plan)
@@ -192,7 +197,7 @@ class HookRunner(ModelTracker):
         if not is_recorded_call(leaves, self._constants) or (
             self._jit_tracing and _traced_size_arithmetic(leaves, self._constants)
         ):
-            return func(*args, **kwargs)
+            return self.invoke(func, args, kwargs)
         name = self.next_name(op)
         plan = self._plan
         if name not in plan.graph_names:
@@ -203,7 +208,7 @@ class HookRunner(ModelTracker):
             for port, leaf in enumerate(leaves):
                 if id(leaf) in weights:
                     replacements = replacements or {}
-                    replacements[port] = self._quantized_weight(leaf)
+                    replacements[port] = self.quantized_weight(leaf)
         pre = plan.pre.get(name)
         if pre is not None:
             self._executed.add(name)
@@ -211,37 +216,35 @@ class HookRunner(ModelTracker):
             for port, quantizer in pre:
                 leaf = leaves[port]
                 if isinstance(leaf, Tensor):
-                    replacements[port] = _call(quantizer, leaf)
+                    replacements[port] = self.quantize(quantizer, leaf, owned=False)
         if replacements:
             args, kwargs = replace_leaves(args, kwargs, replacements)
-        output = func(*args, **kwargs)
+        output = self.invoke(func, args, kwargs)
         post = plan.post.get(name)
         if post is not None:
             self._executed.add(name)
-            if isinstance(output, Tensor) and _plain(post) and _is_fresh(output, leaves):
-                return cast(BaseQuantizer, post).quantize_owned(output)
-            output = replace_first_tensor(output, partial(_call, post))
+            owned = isinstance(output, Tensor) and is_plain_quantizer(post) and _is_fresh(output, leaves)
+            output = replace_first_tensor(output, partial(self.quantize, post, owned=owned))
         return output
 
-    def _quantized_weight(self, param: Tensor) -> Tensor:
+    # The three actions of a forward, as methods so that recording (replay.py) sees each one.
+    def invoke(self, func: Callable[..., Any], args: Args, kwargs: Kwargs) -> Any:
+        """Run one of the model's own torch calls."""
+        return func(*args, **kwargs)
+
+    def quantize(self, quantizer: nn.Module, x: Tensor, *, owned: bool) -> Tensor:
+        """Apply an activation quantizer (see :func:`apply_quantizer`)."""
+        return apply_quantizer(quantizer, x, owned=owned)
+
+    def quantized_weight(self, param: Tensor) -> Tensor:
+        """A parameter's quantized value: computed once per forward, and kept across inference forwards."""
         done = self._quantized.get(id(param))
-        if done is not None:
-            return done
-        fqn, quantizer = self._weights[id(param)]
-        cache = self.weight_cache
-        reusable = cache.enabled and not self.model.training and not needs_autograd(param, quantizer)
-        if reusable:
-            key = state_key(param, quantizer)
-            entry = cache.entries.get(fqn)
-            if entry is not None and entry[0] == key:
-                result = entry[1]
-            else:
-                result = _call(quantizer, param)
-                cache.entries[fqn] = (key, result)
-        else:
-            result = _call(quantizer, param)
-        self._quantized[id(param)] = result
-        return result
+        if done is None:
+            fqn, quantizer = self._weights[id(param)]
+            done = self._quantized[id(param)] = cached_weight(
+                self.weight_cache, fqn, quantizer, param, training=self.model.training
+            )
+        return done
 
     def mark_io(self, op: str, tensor: torch.Tensor) -> torch.Tensor:
         if not isinstance(tensor, Tensor):
@@ -256,8 +259,31 @@ class HookRunner(ModelTracker):
             return tensor
         self._executed.add(name)
         with self.paused():
-            result: Tensor = _call(quantizer, tensor)
+            return self.quantize(quantizer, tensor, owned=False)
+
+
+def apply_quantizer(quantizer: nn.Module, x: Tensor, *, owned: bool) -> Tensor:
+    """``quantizer(x)``; ``owned``: ``x`` is an op's fresh output, so our quantizers may overwrite it."""
+    if owned and is_plain_quantizer(quantizer):  # (a replay decided ``owned`` before any hook was added)
+        return cast(BaseQuantizer, quantizer).quantize_owned(x)
+    result: Tensor = _call(quantizer, x)
+    return result
+
+
+def cached_weight(
+    cache: WeightCache, fqn: str, quantizer: nn.Module, param: Tensor, *, training: bool
+) -> Tensor:
+    """``quantizer(param)``, reused from ``cache`` in inference while nothing it depends on changed."""
+    if not cache.enabled or training or needs_autograd(param, quantizer):
+        result: Tensor = _call(quantizer, param)
         return result
+    key = state_key(param, quantizer)
+    entry = cache.entries.get(fqn)
+    if entry is not None and entry[0] == key:
+        return entry[1]
+    result = _call(quantizer, param)
+    cache.entries[fqn] = (key, result)
+    return result
 
 
 def _traced_size_arithmetic(leaves: list[Any], constants: set[int]) -> bool:
@@ -268,7 +294,7 @@ def _traced_size_arithmetic(leaves: list[Any], constants: set[int]) -> bool:
     return bool(tensors) and all(t.dim() == 0 and not t.is_floating_point() for t in tensors)
 
 
-def _plain(module: nn.Module) -> bool:
+def is_plain_quantizer(module: nn.Module) -> bool:
     """Whether ``module`` is one of our quantizers with no hooks and no replaced ``forward``.
 
     Such a module is called through ``forward`` directly, which skips ``nn.Module.__call__``
@@ -284,7 +310,7 @@ def _plain(module: nn.Module) -> bool:
 
 
 def _call(module: nn.Module, x: Tensor) -> Any:
-    return module.forward(x) if _plain(module) else module(x)
+    return module.forward(x) if is_plain_quantizer(module) else module(x)
 
 
 def _is_fresh(output: Tensor, leaves: list[Any]) -> bool:

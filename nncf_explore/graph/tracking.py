@@ -92,7 +92,7 @@ class _Mode(TorchFunctionMode):
         except (KeyError, TypeError):
             kind, op = self._kind(func)
         if kind == _IGNORED:
-            return func(*args, **kwargs)
+            return self.tracker.on_ignored(func, args, kwargs)
         if kind == _DECOMPOSED:
             with self:  # torch popped this mode for the handler; trace the insides too
                 return DECOMPOSITIONS[func](*args, **kwargs)
@@ -320,6 +320,10 @@ class OpTracker:
     # -- subclass interface --------------------------------------------------------
     def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
         """Handle one torch call; the default just runs it."""
+        return func(*args, **kwargs)
+
+    def on_ignored(self, func: Callable[..., Any], args: Args, kwargs: Kwargs) -> Any:
+        """Handle a torch call that never becomes a node (``size``, ``item``, ...); the default runs it."""
         return func(*args, **kwargs)
 
     def mark_io(self, op: str, tensor: torch.Tensor) -> torch.Tensor:

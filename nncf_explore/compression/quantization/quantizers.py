@@ -78,6 +78,7 @@ class InferenceGrid:
         subtract_low: Whether ``low`` has a non-zero value (else its subtraction is skipped).
         subtract_zero_point: Whether ``zero_point`` has a non-zero value.
         arrays: ``(low, high, s, zero_point)`` flattened, one value per channel, for the fused kernel.
+        enabled: Whether the quantizer was enabled (its ``enabled`` buffer is part of the cache key).
     """
 
     low: float | Tensor
@@ -87,17 +88,25 @@ class InferenceGrid:
     subtract_low: bool
     subtract_zero_point: bool
     arrays: tuple[Tensor, Tensor, Tensor, Tensor]
+    enabled: bool = True
 
     @classmethod
     def of(
-        cls, low: Tensor, high: Tensor, s: Tensor, zero_point: Tensor, *, per_tensor: bool
+        cls,
+        low: Tensor,
+        high: Tensor,
+        s: Tensor,
+        zero_point: Tensor,
+        *,
+        per_tensor: bool,
+        enabled: bool = True,
     ) -> InferenceGrid:
         """The grid of these range tensors, as floats when ``per_tensor``."""
         nonzero_low, nonzero_zp = bool(low.ne(0).any()), bool(zero_point.ne(0).any())
         a, b, c, d = (t.detach().reshape(-1).contiguous() for t in (low, high, s, zero_point))
         if per_tensor:
-            return cls(a.item(), b.item(), c.item(), d.item(), nonzero_low, nonzero_zp, (a, b, c, d))
-        return cls(low, high, s, zero_point, nonzero_low, nonzero_zp, (a, b, c, d))
+            return cls(a.item(), b.item(), c.item(), d.item(), nonzero_low, nonzero_zp, (a, b, c, d), enabled)
+        return cls(low, high, s, zero_point, nonzero_low, nonzero_zp, (a, b, c, d), enabled)
 
 
 class BaseQuantizer(nn.Module, ABC):
@@ -233,20 +242,18 @@ class BaseQuantizer(nn.Module, ABC):
         return self._fake_quantize(x, overwrite=True)
 
     def _fake_quantize(self, x: Tensor, *, overwrite: bool) -> Tensor:
-        if not self.is_enabled:
-            return x
         params = [p for p in self._parameters.values() if p is not None]
-        if not _needs_grad(x, *params):
-            return self._quantize_inference(x, overwrite=overwrite)
-        return self._quantize(x)  # autograd: never in place
+        if _needs_grad(x, *params):
+            return self._quantize(x) if self.is_enabled else x  # autograd: never in place
+        grid = self._inference_grid(x.dtype)  # carries the enabled flag: no .item() per call
+        return self._quantize_inference(x, grid, overwrite=overwrite) if grid.enabled else x
 
-    def _quantize_inference(self, x: Tensor, *, overwrite: bool) -> Tensor:
+    def _quantize_inference(self, x: Tensor, grid: InferenceGrid, *, overwrite: bool) -> Tensor:
         # The same float32 values and ops as ``_quantize``, with the grid computed once
         # and kept while no parameter or buffer changes: in one pass by the fused kernel
         # where it applies (kernel.py), else as torch passes.  Subtracting a zero
         # ``input_low`` or zero point (unsigned symmetric grids) leaves every value as it
         # is, so those steps are skipped.
-        grid = self._inference_grid(x.dtype)
         # The kernel's channel axis is the grid's; a grid broadcast from fewer dimensions
         # than ``x`` runs along another axis of ``x``, so only the torch steps handle it.
         if self.channel_axis is None or x.dim() == len(self.scale_shape):
@@ -277,7 +284,10 @@ class BaseQuantizer(nn.Module, ABC):
             s = (self.levels - 1) / input_range
             zero_point = torch.round(-input_low * s)
             high = input_low + input_range
-            grid = InferenceGrid.of(input_low, high, s, zero_point, per_tensor=self.channel_axis is None)
+            per_tensor = self.channel_axis is None
+            grid = InferenceGrid.of(
+                input_low, high, s, zero_point, per_tensor=per_tensor, enabled=self.is_enabled
+            )
         self._grid_cache = (key, grid)
         return grid
 

@@ -1,0 +1,365 @@
+"""Replayed inference forwards: bit-identical to the eager forward, used only where they are sound."""
+
+from __future__ import annotations
+
+import collections
+import copy
+import pickle
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from nncf_explore.compression.divergence import UntracedPathWarning
+from nncf_explore.compression.model import compress_model
+from nncf_explore.compression.quantization.build import build_quantizer_setup
+from nncf_explore.compression.replay import ReplayWarning
+from nncf_explore.compression.runtime import HookRunner
+from nncf_explore.graph import trace_model
+from tests import models
+from tests.compression.test_runtime import branchy
+
+QUANTIZATION = {"compression": {"algorithm": "quantization"}}
+
+
+def compressed(model: nn.Module, shape: list[int]) -> nn.Module:
+    model = model.eval()
+    graph = trace_model(model, {"sample_size": shape})
+    setup = build_quantizer_setup(graph, QUANTIZATION)
+    q = compress_model(model, graph, setup)
+    torch.manual_seed(1)
+    q.nncf.init_range([(torch.randn(*shape), 0) for _ in range(2)], num_init_samples=2, progress=False)
+    return q.eval()
+
+
+@contextmanager
+def eager_forwards() -> Iterator[list[int]]:
+    """Counts forwards that ran eagerly (recordings included)."""
+    count = [0]
+    original = HookRunner.run
+
+    def counting(self: HookRunner, *args: object, **kwargs: object) -> object:
+        count[0] += 1
+        return original(self, *args, **kwargs)  # type: ignore[arg-type]
+
+    HookRunner.run = counting  # type: ignore[method-assign]
+    try:
+        yield count
+    finally:
+        HookRunner.run = original  # type: ignore[method-assign]
+
+
+def eager_and_replayed(q: nn.Module, inputs: list[torch.Tensor]) -> tuple[list[object], list[object]]:
+    with torch.no_grad():
+        q.nncf.enable_replay(False)
+        eager = [q(x) for x in inputs]
+        q.nncf.enable_replay()
+        replayed = [q(x) for x in inputs]  # the first of each signature records
+        replayed = [q(x) for x in inputs]
+    return eager, replayed
+
+
+@pytest.mark.parametrize(
+    ("build", "shape"),
+    [
+        (lambda: models.MobileNetV2(num_classes=10, width=0.5), [1, 3, 64, 64]),
+        (models.resnet18, [2, 3, 32, 32]),
+    ],
+    ids=["mobilenet_v2", "resnet18"],
+)
+def test_replay_is_bit_identical_to_the_eager_forward_and_runs_no_eager_forward(
+    build: Callable[[], nn.Module], shape: list[int]
+) -> None:
+    torch.manual_seed(0)
+    q = compressed(build(), shape)
+    inputs = [torch.randn(*shape) for _ in range(3)]
+    kept = [x.clone() for x in inputs]
+    eager, replayed = eager_and_replayed(q, inputs)
+    for a, b in zip(eager, replayed, strict=True):
+        assert torch.equal(a, b)  # type: ignore[arg-type]
+    assert all(torch.equal(x, k) for x, k in zip(inputs, kept, strict=True))  # inputs never overwritten
+    with eager_forwards() as count, torch.no_grad():
+        q(inputs[0])
+        q(torch.randn(*shape))
+    assert count[0] == 0
+    status = q.nncf.replay_status()
+    assert (status.state, status.recordings) == ("on", 1)
+
+
+def test_recording_quantizes_in_place_only_where_nothing_reads_the_source_later() -> None:
+    class Aliasing(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv = nn.Conv2d(3, 4, 3, padding=1)
+            self.bn = nn.BatchNorm2d(4)
+            self.conv2 = nn.Conv2d(4, 4, 1)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            a = self.bn(self.conv(x))
+            b = F.relu(a, inplace=True)  # b is a: its quantizer must copy, since a is read below
+            return self.conv2(b) + a
+
+    torch.manual_seed(0)
+    q = compressed(Aliasing(), [1, 3, 8, 8])
+    x = torch.randn(1, 3, 8, 8)
+    eager, replayed = eager_and_replayed(q, [x])
+    assert torch.equal(eager[0], replayed[0])  # type: ignore[arg-type]
+    source = recording_source(q, x)
+    assert source.count("owned=False") == 2  # the caller's input, and the ReLU output ``a`` still read
+
+
+def recording_source(q: nn.Module, x: torch.Tensor) -> str:
+    from nncf_explore.compression import replay
+
+    sources: list[str] = []
+    original = replay.Recorder.compile
+
+    def keep(self: replay.Recorder) -> replay.Program:
+        program = original(self)
+        sources.append(self.source)
+        return program
+
+    replay.Recorder.compile = keep  # type: ignore[method-assign]
+    try:
+        q.nncf.enable_replay()
+        with torch.no_grad():
+            q(x)
+    finally:
+        replay.Recorder.compile = original  # type: ignore[method-assign]
+    return sources[0]
+
+
+def test_generated_code_frees_intermediates_and_quantizes_relu6_outputs_in_place() -> None:
+    torch.manual_seed(0)
+    q = compressed(models.MobileNetV2(num_classes=10, width=0.5), [1, 3, 32, 32])
+    source = recording_source(q, torch.randn(1, 3, 32, 32))
+    assert source.count("owned=True") >= 30  # each ReLU6's output: nothing reads the BN output after it
+    assert source.count("owned=False") == 1  # the model input belongs to the caller
+    assert "del " in source
+
+
+def test_each_input_signature_is_recorded_once_and_replayed() -> None:
+    torch.manual_seed(0)
+    q = compressed(models.MobileNetV2(num_classes=10, width=0.5), [1, 3, 32, 32])
+    q.nncf.enable_replay()
+    with torch.no_grad(), eager_forwards() as count:
+        for _ in range(3):
+            q(torch.randn(1, 3, 32, 32))
+            q(torch.randn(2, 3, 32, 32))
+    assert count[0] == 2
+    assert q.nncf.replay_status().recordings == 2
+
+
+def test_training_autograd_and_other_modes_run_eagerly() -> None:
+    torch.manual_seed(0)
+    q = compressed(models.MobileNetV2(num_classes=10, width=0.5), [1, 3, 32, 32])
+    q.nncf.enable_replay()
+    x = torch.randn(2, 3, 32, 32)  # two samples: batch norm trains on it below
+    with torch.no_grad():
+        q(x)
+    with eager_forwards() as count:
+        q(x)  # autograd on
+        with torch.no_grad():
+            q.train()
+            q(x)
+            q.eval()
+            handle = nn.modules.module.register_module_forward_hook(lambda *_: None)
+            q(x)  # a global hook expects module calls
+            handle.remove()
+            q(x)  # replayed again
+    assert count[0] == 3
+
+
+def test_changed_module_attributes_parameters_and_setups_are_recorded_again() -> None:
+    torch.manual_seed(0)
+    q = compressed(models.resnet18(), [1, 3, 32, 32])
+    x = torch.randn(1, 3, 32, 32)
+    q.nncf.enable_replay()
+    with torch.no_grad(), eager_forwards() as count:
+        q(x)
+        q.layer1[0].downsample = nn.Identity()  # a path change
+        replayed = q(x)
+        q.nncf.enable_replay(False)
+        expected = q(x)
+        q.nncf.enable_replay()
+        q(x)
+        q.fc.weight = nn.Parameter(q.fc.weight.detach() * 2)  # a new parameter object
+        q(x)
+        setup = q.nncf.quantizer_setup
+        q.nncf.apply_setup(setup.with_points(p.respec(bits=4) if p.kind == "weight" else p for p in setup))
+        q(x)
+        q.layer1[0].register_forward_hook(lambda *_: None)
+        q(x)
+        q(x)
+    assert torch.equal(replayed, expected)
+    assert count[0] == 7  # initial, downsample, eager, re-enable, parameter, setup, hook
+
+
+def test_data_dependent_control_flow_is_refused_with_the_reason_and_stays_correct() -> None:
+    model, graph, setup = branchy()
+    q = compress_model(model, graph, setup).eval()
+    q.nncf.enable_replay()
+    with (
+        torch.no_grad(),
+        pytest.warns(ReplayWarning, match=r"reads tensor values into Python \(.*__bool__\)"),
+    ):
+        q(torch.ones(1, 4))
+    assert q.nncf.replay_status().state == "refused"
+    assert "forwards run eagerly" in q.nncf.replay_status().detail
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", ReplayWarning)
+        negative = torch.full((1, 4), -100.0)
+        q.nncf.enable_replay(False)
+        with pytest.warns(UntracedPathWarning):
+            expected = q(negative)
+        q.nncf.enable_replay()
+        q.nncf.replay_status()
+        with pytest.warns(ReplayWarning):
+            got = q(negative)
+    assert torch.equal(got, expected)
+
+
+class SideEffect(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        self.calls += 1
+        return self.fc(x)
+
+
+class DataShape(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x)
+        return y[y > 0].sum(0, keepdim=True) + y
+
+
+class Outsider(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.offset = torch.ones(4)  # not a buffer
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(x) + self.offset
+
+
+@pytest.mark.parametrize(
+    ("model", "reason"),
+    [
+        (SideEffect(), r"changes attributes of module '\(the root\)' \(SideEffect\)"),
+        (DataShape(), r"output whose shape depends on them"),
+        (Outsider(), r"neither an input of the forward.*register_buffer"),
+    ],
+    ids=["attribute-write", "data-dependent-shape", "outside-tensor"],
+)
+def test_forwards_a_replay_could_not_follow_are_refused_naming_why(model: nn.Module, reason: str) -> None:
+    torch.manual_seed(0)
+    q = compressed(model, [1, 4])
+    q.nncf.enable_replay()
+    x = torch.randn(1, 4)
+    with torch.no_grad(), pytest.warns(ReplayWarning, match=reason):
+        first = q(x)
+    with torch.no_grad(), eager_forwards() as count:
+        second = q(x)
+    assert count[0] == 1 and torch.equal(first, second)
+
+
+class Structured(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+
+    def forward(self, x: torch.Tensor, scale: float = 1.0) -> dict[str, object]:
+        y = self.fc(x) * scale
+        pair = collections.namedtuple("pair", "low high")(y.min(1).values, y.max(1).values)
+        return {"y": y, "pair": pair, "parts": [y[:, :2], y[:, 2:]], "n": 3}
+
+
+def test_outputs_are_rebuilt_and_non_tensor_arguments_are_part_of_the_signature() -> None:
+    torch.manual_seed(0)
+    q = compressed(Structured(), [1, 4])
+    x = torch.randn(1, 4)
+    with torch.no_grad():
+        expected = {s: q(x, scale=s) for s in (1.0, 2.0)}
+        q.nncf.enable_replay()
+        for _ in range(2):
+            got = {s: q(x, scale=s) for s in (1.0, 2.0)}
+    for s in (1.0, 2.0):
+        assert torch.equal(got[s]["y"], expected[s]["y"])
+        assert type(got[s]["pair"]).__name__ == "pair" and torch.equal(
+            got[s]["pair"].high, expected[s]["pair"].high
+        )
+        assert all(torch.equal(a, b) for a, b in zip(got[s]["parts"], expected[s]["parts"], strict=True))
+        assert got[s]["n"] == 3
+    assert q.nncf.replay_status().recordings == 2
+
+
+def test_copies_keep_the_setting_but_no_recording() -> None:
+    torch.manual_seed(0)
+    q = compressed(models.MobileNetV2(num_classes=10, width=0.5), [1, 3, 32, 32])
+    q.nncf.enable_replay()
+    x = torch.randn(1, 3, 32, 32)
+    with torch.no_grad():
+        expected = q(x)
+        for clone in (copy.deepcopy(q), pickle.loads(pickle.dumps(q))):
+            assert clone.nncf.replay_status().recordings == 0
+            assert torch.equal(clone(x), expected) and torch.equal(clone(x), expected)
+            assert clone.nncf.replay_status().recordings == 1
+    assert q.nncf.replay_status().state == "on"
+    q.nncf.enable_replay(False)
+    assert q.nncf.replay_status().state == "off"
+
+
+class Transposes(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(6, 6)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.fc(x).T  # a property returning a tensor
+        y = torch.cat([y, y.data * 2], 0)[:, : x.shape[0]]
+        first, second = y.chunk(2, dim=0)
+        return (first @ second.mT).flatten() + torch.arange(first.numel() * 0 + 1)
+
+
+@pytest.mark.parametrize(
+    ("build", "info"),
+    [
+        (models.MixedCNN, {"sample_size": [2, 3, 8, 8]}),
+        (models.RecurrentTagger, {"sample_size": [2, 7], "type": "long"}),
+        (models.TinyTransformer, {"sample_size": [2, 5], "type": "long"}),
+        (models.TwiceCalled, {"sample_size": [2, 8]}),
+        (models.CrossAttention, [{"sample_size": [2, 3, 16]}, {"sample_size": [2, 5, 16]}]),
+        (Transposes, {"sample_size": [3, 6]}),
+    ],
+    ids=["mixed-cnn", "lstm-gru", "transformer", "shared-module", "cross-attention", "views-and-factories"],
+)
+def test_architectures_replay_bit_identically(build: Callable[[], nn.Module], info: object) -> None:
+    from nncf_explore.graph.inputs import make_mock_inputs
+
+    torch.manual_seed(0)
+    model = build().eval()
+    graph = trace_model(model, info)  # type: ignore[arg-type]
+    q = compress_model(model, graph, build_quantizer_setup(graph, QUANTIZATION)).eval()
+    inputs = [make_mock_inputs(info)[0] for _ in range(2)]  # type: ignore[arg-type]
+    inputs = [tuple(a if a.dtype == torch.long else torch.randn_like(a) for a in args) for args in inputs]
+    with torch.no_grad(), warnings.catch_warnings():
+        warnings.simplefilter("error", ReplayWarning)
+        expected = [q(*args) for args in inputs]
+        q.nncf.enable_replay()
+        for _ in range(2):
+            got = [q(*args) for args in inputs]
+    for a, b in zip(expected, got, strict=True):
+        assert torch.equal(a, b)
+    assert q.nncf.replay_status().recordings == 1
