@@ -363,3 +363,30 @@ def test_architectures_replay_bit_identically(build: Callable[[], nn.Module], in
     for a, b in zip(expected, got, strict=True):
         assert torch.equal(a, b)
     assert q.nncf.replay_status().recordings == 1
+
+
+def test_strip_and_export_capture_the_eager_forward_while_replay_is_on(tmp_path: object) -> None:
+    from pathlib import Path
+
+    from nncf_explore import NNCFConfig, create_compressed_model
+
+    torch.manual_seed(0)
+    model = models.MobileNetV2(num_classes=10, width=0.5).eval()
+    config = NNCFConfig.from_dict(
+        {"input_info": {"sample_size": [1, 3, 32, 32]}, "compression": {"algorithm": "quantization"}}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # no init loader: initial ranges are fine here
+        ctrl, q = create_compressed_model(model, config, dump_graphs=False)
+    q.eval().nncf.enable_replay()
+    x = torch.randn(2, 3, 32, 32)
+    with torch.no_grad():
+        recorded, replayed = q(x), q(x)
+        stripped = ctrl.strip()
+        assert torch.equal(stripped(x), replayed) and torch.equal(recorded, replayed)
+        assert torch.equal(q(x), replayed)
+    if __import__("importlib").util.find_spec("onnx") is not None:
+        ctrl.export_model(str(Path(str(tmp_path)) / "m.onnx"))
+        assert (Path(str(tmp_path)) / "m.onnx").stat().st_size > 0
+    with torch.no_grad():
+        assert torch.equal(q(x), replayed)
