@@ -95,6 +95,7 @@ class ModelTracker(OpTracker):
     """
 
     exclusive = True
+    root_hooks = False  # the root call is started by run_root, which does what those hooks would
 
     def __init__(
         self,

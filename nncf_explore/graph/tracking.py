@@ -166,8 +166,9 @@ class OpTracker:
         # module's hooks wrap the inputs and outputs.
         self._handles.append(register_module_forward_pre_hook(self._pre_hook))
         self._handles.append(register_module_forward_hook(self._post_hook, always_call=True))
-        self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook, with_kwargs=True))
-        self._handles.append(self.model.register_forward_hook(self._root_post_hook, always_call=True))
+        if self.root_hooks:
+            self._handles.append(self.model.register_forward_pre_hook(self._root_pre_hook, with_kwargs=True))
+            self._handles.append(self.model.register_forward_hook(self._root_post_hook, always_call=True))
         self._thread = threading.get_ident()
         self._previous = active_tracker()
         _active.tracker = self
@@ -253,6 +254,10 @@ class OpTracker:
         """Leave the innermost scope."""
         if self._stack:
             self._stack.pop()
+
+    root_hooks = True
+    """False for trackers that start the root call themselves (``run_root``): they leave the model's
+    own hook dicts untouched, so other threads see no change to the model while they run."""
 
     exclusive = False
     """True: module calls count only while this tracker is the active one on its thread (not

@@ -113,23 +113,23 @@ def test_recording_quantizes_in_place_only_where_nothing_reads_the_source_later(
 
 
 def recording_source(q: nn.Module, x: torch.Tensor) -> str:
-    from nncf_explore.compression import replay
+    from nncf_explore.compression import recording
 
     sources: list[str] = []
-    original = replay.Recorder.compile
+    original = recording.Recorder.compile
 
-    def keep(self: replay.Recorder) -> replay.Program:
+    def keep(self: recording.Recorder) -> recording.Program:
         program = original(self)
         sources.append(self.source)
         return program
 
-    replay.Recorder.compile = keep  # type: ignore[method-assign]
+    recording.Recorder.compile = keep  # type: ignore[method-assign]
     try:
         q.nncf.enable_replay()
         with torch.no_grad():
             q(x)
     finally:
-        replay.Recorder.compile = original  # type: ignore[method-assign]
+        recording.Recorder.compile = original  # type: ignore[method-assign]
     return sources[0]
 
 
@@ -390,3 +390,59 @@ def test_strip_and_export_capture_the_eager_forward_while_replay_is_on(tmp_path:
         assert (Path(str(tmp_path)) / "m.onnx").stat().st_size > 0
     with torch.no_grad():
         assert torch.equal(q(x), replayed)
+
+
+class Autocasting(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.fc = nn.Linear(4, 4)
+        self.head = nn.Linear(4, 2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            y = self.fc(x)
+        return self.head(y.float())
+
+
+def test_autocast_inside_the_forward_is_refused_and_outside_is_part_of_the_signature() -> None:
+    torch.manual_seed(0)
+    q = compressed(Autocasting(), [1, 4])
+    q.nncf.enable_replay()
+    x = torch.randn(1, 4)
+    with torch.no_grad(), pytest.warns(ReplayWarning, match="switches autocast"):
+        q(x)
+    plain = compressed(models.TwiceCalled(), [1, 8])
+    plain.nncf.enable_replay()
+    x = torch.randn(1, 8)
+    with torch.no_grad():
+        fp32 = plain(x)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            low = plain(x)
+        assert torch.equal(plain(x), fp32)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            assert torch.equal(plain(x), low)
+    assert plain.nncf.replay_status().recordings == 2
+
+
+def test_two_threads_replay_one_model() -> None:
+    import threading
+
+    torch.manual_seed(0)
+    q = compressed(models.MobileNetV2(num_classes=10, width=0.5), [1, 3, 32, 32])
+    inputs = [torch.randn(1, 3, 32, 32) for _ in range(6)]
+    with torch.no_grad():
+        expected = [q(x) for x in inputs]
+    q.nncf.enable_replay()
+    results: dict[int, list[torch.Tensor]] = {}
+
+    def work(index: int) -> None:
+        with torch.no_grad():
+            results[index] = [q(x) for x in inputs for _ in range(2)][::2]
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for got in results.values():
+        assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
