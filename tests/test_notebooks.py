@@ -134,6 +134,8 @@ def _check_quickstart(out: str, nb: nbformat.NotebookNode, workdir: Path) -> Non
     assert reproduced == edited
     assert "same quantizers as in the Explorer: True" in out
     assert "same outputs on every test image: True" in out
+    assert "replayed outputs identical: True" in out
+    assert "ReplayStatus(state='on'" in out
     int8_bytes = _byte_count(out, r"^INT8 +accuracy [0-9.]+ +weights +([0-9,]+) bytes")
     edited_bytes = _byte_count(out, r"^edited accuracy [0-9.]+ +weights +([0-9,]+) bytes")
     assert edited_bytes < int8_bytes, "4-bit weights should take less memory than 8-bit ones"
