@@ -90,6 +90,7 @@ class Replay:
         self._plan: HookPlan | None = None
         self._state: ModuleState | None = None
         self._modules: list[nn.Module] = []
+        self._changed_once = False
         self._lock = threading.Lock()
 
     def status(self) -> ReplayStatus:
@@ -111,6 +112,7 @@ class Replay:
             self._programs.clear()
             self.refusal = None
             self._state = None
+            self._changed_once = False
 
     def run(
         self, runner: HookRunner, forward: Callable[..., Any], plan: HookPlan, args: Args, kwargs: Kwargs
@@ -166,8 +168,13 @@ class Replay:
         if recording.unknown:
             recorder.refuse(f"the forward ran ops the trace did not see (first: {recording.unknown[0]!r})")
         if not before.unchanged():
+            if not self._changed_once:
+                # A first forward that sets attributes (a lazily built cache) is let off once:
+                # the next one, which finds them set, is recorded instead.
+                self._changed_once = True
+                return output
             changed = before.first_change(self._modules, runner.module_name)
-            recorder.refuse(f"the forward changes {changed}, so a replay would not")
+            recorder.refuse(f"the forward changes {changed} on every call, so a replay would not")
         with self._lock:
             if recorder.refusal is not None:
                 self.refusal = recorder.refusal
