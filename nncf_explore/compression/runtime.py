@@ -228,7 +228,7 @@ class HookRunner(ModelTracker):
             output = replace_first_tensor(output, partial(self.quantize, post, owned=owned))
         return output
 
-    # The three actions of a forward, as methods so that recording (replay.py) sees each one.
+    # The three actions of a forward, as methods so that recording (recording.py) sees each one.
     def invoke(self, func: Callable[..., Any], args: Args, kwargs: Kwargs) -> Any:
         """Run one of the model's own torch calls."""
         return func(*args, **kwargs)
