@@ -104,9 +104,10 @@ class Recorder:
         """Record an activation quantizer applied to ``x``."""
         source = self._expr(x, "a quantizer")
         name = self._constant(quantizer)
+        line = len(self.lines)
+        target = self._bind(result, f"_apply_quantizer({name}, {source}, owned={owned})")
         if not owned and is_plain_quantizer(quantizer) and result is not x:
-            self._copies.append((len(self.lines), f"s{len(self.lines)}_{len(self._tensors)}", name, source))
-        self._assign(result, f"_apply_quantizer({name}, {source}, owned={owned})")
+            self._copies.append((line, target, name, source))
 
     def weight(self, param: Tensor, fqn: str, quantizer: nn.Module, cache: Any, result: Tensor) -> None:
         """Record a quantized weight (reused from the weight cache while nothing it depends on changed)."""
