@@ -31,7 +31,7 @@ import threading
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 import torch
 import torch.nn.modules.module as torch_module
@@ -75,7 +75,7 @@ class ReplayStatus:
         recordings: Input signatures recorded so far.
     """
 
-    state: str
+    state: Literal["off", "on", "refused"]
     detail: str
     recordings: int
 
