@@ -50,7 +50,9 @@ from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.tracking import active_tracker
 
 MAX_RECORDINGS = 8
-"""Recordings kept per model (one per input signature); the oldest goes first."""
+"""Recordings kept per model (one per input signature); the oldest goes first.  A recording
+costs about 1.5 eager forwards, so once this many have been dropped without ever being
+replayed (input shapes that keep changing), new signatures run eagerly instead."""
 
 _CONTAINERS = (list, tuple)
 _GLOBAL_HOOKS = (
@@ -91,6 +93,8 @@ class Replay:
         self._state: ModuleState | None = None
         self._modules: list[nn.Module] = []
         self._changed_once = False
+        self._replayed: set[tuple[Any, ...]] = set()
+        self._unused_drops = 0
         self._lock = threading.Lock()
 
     def status(self) -> ReplayStatus:
@@ -99,12 +103,16 @@ class Replay:
             return ReplayStatus("off", "every forward runs eagerly", 0)
         if self.refusal is not None:
             return ReplayStatus("refused", f"forwards run eagerly: {self.refusal}", 0)
-        return ReplayStatus(
-            "on",
+        detail = (
             "inference forwards (no autograd, eval mode) replay a recording of the first forward with the "
-            "same input signature",
-            len(self._programs),
+            "same input signature"
         )
+        if self._unused_drops >= MAX_RECORDINGS:
+            detail += (
+                f"; {self._unused_drops} recordings were dropped without being replayed (input shapes keep "
+                "changing), so forwards with a new signature now run eagerly"
+            )
+        return ReplayStatus("on", detail, len(self._programs))
 
     def reset(self) -> None:
         """Forget recordings and any refusal (the forward is given another chance)."""
@@ -113,6 +121,8 @@ class Replay:
             self.refusal = None
             self._state = None
             self._changed_once = False
+            self._replayed.clear()
+            self._unused_drops = 0
 
     def run(
         self, runner: HookRunner, forward: Callable[..., Any], plan: HookPlan, args: Args, kwargs: Kwargs
@@ -141,8 +151,9 @@ class Replay:
                 self._plan, self._state = plan, ModuleState.of(self._modules)
         program = self._programs.get(signature)
         if program is not None:
+            self._replayed.add(signature)
             return True, program(tensors)
-        if self.refusal is not None:
+        if self.refusal is not None or self._unused_drops >= MAX_RECORDINGS:
             return False, None
         return True, self._record(runner, forward, plan, args, kwargs, signature, tensors)
 
@@ -186,7 +197,11 @@ class Replay:
                 )
             else:
                 if len(self._programs) >= MAX_RECORDINGS:
-                    del self._programs[next(iter(self._programs))]
+                    oldest = next(iter(self._programs))
+                    del self._programs[oldest]
+                    if oldest not in self._replayed:
+                        self._unused_drops += 1
+                    self._replayed.discard(oldest)
                 self._programs[signature] = recorder.compile()
         return output
 

@@ -475,3 +475,22 @@ def test_two_threads_replay_one_model() -> None:
         t.join()
     for got in results.values():
         assert all(torch.equal(a, b) for a, b in zip(got, expected, strict=True))
+
+
+def test_input_shapes_that_keep_changing_stop_being_recorded() -> None:
+    from nncf_explore.compression.replay import MAX_RECORDINGS
+
+    torch.manual_seed(0)
+    q = compressed(models.TwiceCalled(), [1, 8])
+    q.nncf.enable_replay()
+    with torch.no_grad(), eager_forwards() as count:
+        for batch in range(1, 2 * MAX_RECORDINGS + 4):
+            q(torch.randn(batch, 8))  # each shape once: every recording goes unused
+        recorded = count[0]
+        q(torch.randn(2 * MAX_RECORDINGS + 10, 8))
+        new_signature_runs = count[0] - recorded
+        q(torch.randn(2 * MAX_RECORDINGS, 8))  # the last one recorded, still kept: replayed
+    assert new_signature_runs == 1 and count[0] == recorded + 1
+    status = q.nncf.replay_status()
+    assert status.state == "on" and "input shapes keep changing" in status.detail
+    assert status.recordings == MAX_RECORDINGS
