@@ -24,26 +24,15 @@ import torch
 from torch import Tensor, nn
 from torch.utils._python_dispatch import TorchDispatchMode
 
-from nncf_explore.compression.runtime import HookRunner, apply_quantizer, cached_weight, is_plain_quantizer
-from nncf_explore.graph.leaves import Args, Kwargs
-
-DATA_READS = frozenset(
-    {
-        "item", "__bool__", "tolist", "numpy", "__int__", "__float__", "__index__", "__complex__",
-        "__array__", "__format__", "__repr__", "data_ptr", "untyped_storage", "equal", "allclose",
-        "__dlpack__",
-    }
-)  # fmt: skip
-"""Tensor methods that hand tensor values (or addresses) to Python: a recording that meets one is refused."""
-
-METADATA = frozenset(
-    {
-        "dim", "size", "numel", "stride", "is_contiguous", "element_size", "get_device",
-        "is_floating_point", "is_complex", "nelement", "ndimension", "has_names", "storage_offset", "__len__",
-        "__get__",
-    }
-)  # fmt: skip
-"""Reads of tensor metadata: fixed by the input signature; a recording keeps only the tensors they return."""
+from nncf_explore.compression.runtime import (
+    HookRunner,
+    apply_quantizer,
+    cached_weight,
+    is_plain_quantizer,
+    storage_address,
+)
+from nncf_explore.graph.leaves import Args, Kwargs, tensor_leaves
+from nncf_explore.graph.ops import METADATA_READS, VALUE_READS
 
 _DATA_TAGS = (torch.Tag.data_dependent_output, torch.Tag.dynamic_output_shape)
 _CONTAINERS = (list, tuple)
@@ -88,7 +77,7 @@ class Recorder:
         """Name the forward's tensor inputs, in :func:`input_signature` order."""
         for i, tensor in enumerate(tensors):
             self._bind(tensor, f"inputs[{i}]")
-            self._outside.add(_storage(tensor))
+            self._outside.add(storage_address(tensor))
 
     def call(self, func: Callable[..., Any], args: Args, kwargs: Kwargs, result: Any) -> None:
         """Record ``result = func(*args, **kwargs)``."""
@@ -149,14 +138,14 @@ class Recorder:
             self.namespace[name] = value
             self._keep.append(value)
             if isinstance(value, Tensor):
-                self._outside.add(_storage(value))
+                self._outside.add(storage_address(value))
         return name
 
     def _bind(self, tensor: Tensor, expr: str) -> str:
         name = f"s{len(self.lines)}_{len(self._tensors)}"
         self.lines.append(f"{name} = {expr}")
         self._tensors[id(tensor)] = name
-        self._storage[name] = _storage(tensor)
+        self._storage[name] = storage_address(tensor)
         self._keep.append(tensor)
         return name
 
@@ -198,7 +187,7 @@ class Recorder:
         if isinstance(value, slice):
             parts = (self._expr(v, where) for v in (value.start, value.stop, value.step))
             return f"slice({', '.join(parts)})"
-        if isinstance(value, (*_CONTAINERS, dict)) and _holds_tensor(value):
+        if isinstance(value, (*_CONTAINERS, dict)) and next(tensor_leaves(value), None) is not None:
             self.refuse(
                 f"{where} takes a {type(value).__name__} holding tensors, which a recording cannot rebuild"
             )
@@ -242,12 +231,12 @@ class RecordingRunner(HookRunner):
 
     def on_ignored(self, func: Callable[..., Any], args: Args, kwargs: Kwargs) -> Any:
         name = getattr(func, "__name__", "")
-        if name in METADATA:
+        if name in METADATA_READS:
             result = func(*args, **kwargs)
             if isinstance(result, Tensor):
                 self.recorder.call(func, args, kwargs, result)
             return result
-        if name in DATA_READS:
+        if name in VALUE_READS:
             self.recorder.refuse(
                 f"the forward reads tensor values into Python ({_label(func)}), so its path may depend on "
                 "the data"
@@ -314,20 +303,6 @@ def _release_early(lines: list[str]) -> list[str]:
         if i in done and not line.startswith("return "):
             out.append(f"del {', '.join(done[i])}")
     return out
-
-
-def _storage(tensor: Tensor) -> int | None:
-    try:
-        return int(tensor.untyped_storage().data_ptr())
-    except (RuntimeError, NotImplementedError):  # no plain storage (sparse, nested): never in place
-        return None
-
-
-def _holds_tensor(value: Any) -> bool:
-    items = value.values() if isinstance(value, dict) else value
-    return any(
-        isinstance(v, Tensor) or (isinstance(v, (*_CONTAINERS, dict)) and _holds_tensor(v)) for v in items
-    )
 
 
 def _label(func: Any) -> str:

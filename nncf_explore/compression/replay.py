@@ -155,7 +155,7 @@ class Replay:
             return True, program(tensors)
         if self.refusal is not None or self._unused_drops >= MAX_RECORDINGS:
             return False, None
-        return True, self._record(runner, forward, plan, args, kwargs, signature, tensors)
+        return True, self._record(runner, forward, plan, args, kwargs, signature, tensors, self._state)
 
     def _record(
         self,
@@ -166,13 +166,13 @@ class Replay:
         kwargs: Kwargs,
         signature: tuple[Any, ...],
         tensors: list[Tensor],
+        before: ModuleState,
     ) -> Any:
         recording = RecordingRunner(
             runner.model, runner.wrap_inputs_fn, runner.wrap_outputs_fn, runner.reporter, runner.weight_cache
         )
         recorder = recording.recorder = Recorder(recording._constant_ids())
         recorder.inputs(tensors)
-        before = ModuleState.of(self._modules)
         with DataDependence(recorder):
             output = recording.run(forward, plan, args, kwargs)
         recorder.output(output)

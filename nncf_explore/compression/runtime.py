@@ -224,7 +224,9 @@ class HookRunner(ModelTracker):
         post = plan.post.get(name)
         if post is not None:
             self._executed.add(name)
-            owned = isinstance(output, Tensor) and is_plain_quantizer(post) and _is_fresh(output, leaves)
+            owned = isinstance(output, Tensor) and _is_fresh(
+                output, leaves
+            )  # apply_quantizer checks the rest
             output = replace_first_tensor(output, partial(self.quantize, post, owned=owned))
         return output
 
@@ -316,10 +318,15 @@ def _call(module: nn.Module, x: Tensor) -> Any:
 
 def _is_fresh(output: Tensor, leaves: list[Any]) -> bool:
     """Whether an op's output is memory of its own: not a view, and no input's storage."""
-    try:
-        if output._is_view():
-            return False
-        storage = output.untyped_storage().data_ptr()
-        return not any(isinstance(v, Tensor) and v.untyped_storage().data_ptr() == storage for v in leaves)
-    except (RuntimeError, NotImplementedError):  # tensors without a plain storage (sparse, nested)
+    storage = storage_address(output)
+    if storage is None or output._is_view():
         return False
+    return not any(isinstance(v, Tensor) and storage_address(v) == storage for v in leaves)
+
+
+def storage_address(tensor: Tensor) -> int | None:
+    """Address of ``tensor``'s storage (shared by its views); None for tensors without a plain one."""
+    try:
+        return int(tensor.untyped_storage().data_ptr())
+    except (RuntimeError, NotImplementedError):  # sparse, nested
+        return None

@@ -140,6 +140,48 @@ IGNORED_OPS = frozenset(
     ]
 )
 
+# Two kinds of ignored calls matter to a recording of a forward (compression/recording.py).
+VALUE_READS = frozenset(
+    [
+        "item",
+        "__bool__",
+        "tolist",
+        "numpy",
+        "__int__",
+        "__float__",
+        "__index__",
+        "__array__",
+        "__format__",
+        "__repr__",
+        "data_ptr",
+        "untyped_storage",
+        "equal",
+        "allclose",
+        "__dlpack__",
+    ]
+)
+"""Ignored calls that hand tensor values (or addresses) to Python."""
+METADATA_READS = frozenset(
+    [
+        "dim",
+        "size",
+        "numel",
+        "stride",
+        "is_contiguous",
+        "element_size",
+        "get_device",
+        "is_floating_point",
+        "is_complex",
+        "nelement",
+        "ndimension",
+        "has_names",
+        "storage_offset",
+        "__len__",
+        "__get__",
+    ]
+)
+"""Ignored calls that read tensor metadata (``__get__``: properties such as ``shape``, and ``x.T``)."""
+
 # Python's BINARY_OP/COMPARE_OP opcodes tell ``x + y`` (recorded by NNCF as
 # ``__add__``) apart from ``x.add(y)`` (``add``); torch hands both to
 # ``__torch_function__`` as ``Tensor.add``.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 import copy
+import importlib.util
 import pickle
 import warnings
 from collections.abc import Callable, Iterator
@@ -414,7 +415,7 @@ def test_strip_and_export_capture_the_eager_forward_while_replay_is_on(tmp_path:
         stripped = ctrl.strip()
         assert torch.equal(stripped(x), replayed) and torch.equal(recorded, replayed)
         assert torch.equal(q(x), replayed)
-    if __import__("importlib").util.find_spec("onnx") is not None:
+    if importlib.util.find_spec("onnx") is not None:
         ctrl.export_model(str(Path(str(tmp_path)) / "m.onnx"))
         assert (Path(str(tmp_path)) / "m.onnx").stat().st_size > 0
     with torch.no_grad():
@@ -494,3 +495,11 @@ def test_input_shapes_that_keep_changing_stop_being_recorded() -> None:
     status = q.nncf.replay_status()
     assert status.state == "on" and "input shapes keep changing" in status.detail
     assert status.recordings == MAX_RECORDINGS
+
+
+def test_value_and_metadata_reads_are_ignored_calls_so_recording_sees_them() -> None:
+    from nncf_explore.graph.ops import IGNORED_OPS, METADATA_READS, VALUE_READS
+
+    # The mode hands only ignored calls to on_ignored, where a recording classifies them.
+    assert VALUE_READS <= IGNORED_OPS and METADATA_READS <= IGNORED_OPS
+    assert not VALUE_READS & METADATA_READS

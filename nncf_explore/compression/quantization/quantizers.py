@@ -242,8 +242,9 @@ class BaseQuantizer(nn.Module, ABC):
         return self._fake_quantize(x, overwrite=True)
 
     def _fake_quantize(self, x: Tensor, *, overwrite: bool) -> Tensor:
-        params = [p for p in self._parameters.values() if p is not None]
-        if _needs_grad(x, *params):
+        if torch.is_grad_enabled() and _needs_grad(
+            x, *(p for p in self._parameters.values() if p is not None)
+        ):
             return self._quantize(x) if self.is_enabled else x  # autograd: never in place
         grid = self._inference_grid(x.dtype)  # carries the enabled flag: no .item() per call
         return self._quantize_inference(x, grid, overwrite=overwrite) if grid.enabled else x
