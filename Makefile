@@ -28,17 +28,22 @@ LAB_ARGS ?=
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 SITE_DIR ?= site
+# The browser test writes its screenshot under build/ (gitignored), so `make test` leaves the tree
+# clean; `make docs-screenshot` is the one way the docs' image changes.
+SCREENSHOT := build/screenshots/explorer.png
+DOCS_SCREENSHOT := docs/assets/explorer.png
 
 ALLOW_ROOT := $(if $(filter 0,$(shell id -u)),--allow-root)
 section = @printf '\n==================== %s ====================\n' '$(1)'
 
-.PHONY: help setup system-deps venv test lint typecheck pytest docs-build lab bench docs docs-serve clean
+.PHONY: help setup system-deps venv test lint typecheck pytest docs-build lab bench docs docs-serve docs-screenshot clean
 
 help:
 	@echo "make test        set up (apt packages, $(VENV)) and run ruff, mypy, pytest, mkdocs --strict"
 	@echo "make lab         set up and open JupyterLab on $(NOTEBOOK) (LAB_IP=$(LAB_IP) LAB_PORT=$(LAB_PORT))"
 	@echo "make bench       run bench/run_all.py, which rewrites docs/benchmarks.md (BENCH_ARGS=\"--only trace\")"
 	@echo "make docs        build the docs site into $(SITE_DIR)/ (make docs-serve for a live preview)"
+	@echo "make docs-screenshot  run the browser test and copy its screenshot to $(DOCS_SCREENSHOT)"
 	@echo "make setup       only the set-up: graphviz + chromium (+ gcc) via apt-get, then $(VENV) with CPU torch $(TORCH_VERSION)"
 	@echo "Overridable: VENV, PY, TORCH_VERSION, TORCH_INDEX, PYTEST_ARGS, BENCH_ARGS, LAB_IP, LAB_PORT, LAB_TOKEN, LAB_ARGS"
 
@@ -92,14 +97,17 @@ docs-build:
 # ---------------------------------------------------------------- lab, bench, docs
 
 # A token chosen here lets us print the full URL before the server starts; port_retries=0 keeps that
-# URL true (the server fails instead of moving to another port).
+# URL true (the server fails instead of moving to another port). The server's root is this folder and
+# the notebook is opened through the default URL: given as a file argument, it would make the
+# notebook's own folder the root, and the printed /lab/tree/notebooks/... path would not exist.
 lab: APT_CHROMIUM :=
 lab: system-deps venv
 	@test -f $(NOTEBOOK) || { echo "error: $(NOTEBOOK) does not exist yet." >&2; exit 1; }
 	@token="$(LAB_TOKEN)"; token="$${token:-$$($(BIN)/python -c 'import secrets; print(secrets.token_hex(16))')}"; \
 	printf '\nJupyterLab: http://%s:%s/lab/tree/%s?token=%s\n(Ctrl-C to stop; use LAB_IP=0.0.0.0 inside a container)\n\n' \
 		'$(LAB_IP)' '$(LAB_PORT)' '$(NOTEBOOK)' "$$token"; \
-	PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/jupyter lab $(NOTEBOOK) $(ALLOW_ROOT) \
+	PATH="$(abspath $(BIN)):$$PATH" exec $(BIN)/jupyter lab $(ALLOW_ROOT) \
+		--ServerApp.root_dir="$(CURDIR)" --LabApp.default_url="/lab/tree/$(NOTEBOOK)" \
 		--ServerApp.ip=$(LAB_IP) --ServerApp.port=$(LAB_PORT) --ServerApp.port_retries=0 \
 		--IdentityProvider.token="$$token" $(LAB_ARGS)
 
@@ -112,6 +120,12 @@ docs: venv docs-build
 
 docs-serve: venv
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
+
+docs-screenshot: setup
+	$(call section,browser test -> $(DOCS_SCREENSHOT))
+	rm -f $(SCREENSHOT)
+	PATH="$(abspath $(BIN)):$$PATH" $(BIN)/python -m pytest -p no:cacheprovider -q tests/browser/test_explorer_lab.py
+	cp $(SCREENSHOT) $(DOCS_SCREENSHOT)
 
 clean:
 	rm -rf $(SITE_DIR) build dist .pytest_cache .mypy_cache .ruff_cache .hypothesis

@@ -22,6 +22,35 @@ class DataLoaderError(NNCFExploreError, TypeError):
     """An init data loader yields batches the loader contract cannot split into inputs and target."""
 
 
+class InitDataError(NNCFExploreError, ValueError):
+    """An init data loader is empty, or yields a batch the model cannot run or measure.
+
+    The message names the loader step (range init, BatchNorm adaptation), the batch index and the fix.
+    """
+
+
+class RangeInitError(InitDataError):
+    """Range initialisation cannot use the init data; the message names the quantizer and the batch."""
+
+
+class CompressionStateError(ConfigError):
+    """A ``compression_state`` does not fit the config or the model; the message names its path in the state.
+
+    It is a :class:`ConfigError` because the state is JSON that selects what is built, exactly as a config.
+    """
+
+
+class FileWriteError(NNCFExploreError, OSError):
+    """Writing a file failed; the message names the target file (never a temporary one) and the fix.
+
+    It is an ``OSError`` (with ``errno`` and ``filename``) so that ``except OSError`` still catches it.
+    """
+
+    def __str__(self) -> str:
+        # OSError would prefix "[Errno n]" and append the file name, which the message already holds.
+        return str(self.strerror) if self.strerror else super().__str__()
+
+
 class GraphError(NNCFExploreError, KeyError):
     """A graph lookup or invariant failed; the message names the node."""
 

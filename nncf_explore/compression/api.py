@@ -19,25 +19,28 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from nncf_explore.compression.algorithms import BUILDERS, BuildContext
+from nncf_explore.compression.compression_state import check_compression_state, setup_from_state
 from nncf_explore.compression.controller import CompositeController, ModelController
 from nncf_explore.compression.init_data import batch_inputs
 from nncf_explore.compression.interface import is_compressed
 from nncf_explore.compression.model import compress_model, nncf_interface
 from nncf_explore.compression.quantization.build import build_quantizer_setup
-from nncf_explore.compression.quantization.controller import BUILDER_STATE_VERSION, QuantizationController
+from nncf_explore.compression.quantization.controller import QuantizationController
+from nncf_explore.compression.quantization.range_stats import traced_input_shapes
 from nncf_explore.compression.quantization.settings import resolve_settings
 from nncf_explore.compression.quantization.setup import QuantizerSetup
 from nncf_explore.compression.runtime import INTERFACE_NAME
 from nncf_explore.config.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from nncf_explore.config.nncf_config import NNCFConfig
-from nncf_explore.errors import ConfigError, did_you_mean
+from nncf_explore.errors import ConfigError, InitDataError
 from nncf_explore.graph.inputs import make_mock_inputs
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.trace import DummyForward, trace_model
 from nncf_explore.graph.tracking import InputsWrapper, OutputsWrapper
 
-SUPPORTED_ALGORITHMS = ("quantization", "magnitude_sparsity")
+SUPPORTED_ALGORITHMS = ("quantization", *BUILDERS)
 
 
 def as_config(config: NNCFConfig | Mapping[str, Any]) -> NNCFConfig:
@@ -115,6 +118,9 @@ def _init_loader(config: NNCFConfig, struct: type[Any]) -> Iterable[Any] | None:
     return loader
 
 
+_NO_BATCH = object()
+
+
 def _example_inputs(config: NNCFConfig, model: nn.Module) -> tuple[Args, Kwargs] | None:
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     if config.get("input_info") is not None:
@@ -122,7 +128,14 @@ def _example_inputs(config: NNCFConfig, model: nn.Module) -> tuple[Args, Kwargs]
     loader = _init_loader(config, QuantizationRangeInitArgs) or _init_loader(config, BNAdaptationInitArgs)
     if loader is None:
         return None
-    args, kwargs = batch_inputs(loader, next(iter(loader)))
+    first = next(iter(loader), _NO_BATCH)
+    if first is _NO_BATCH:
+        raise InitDataError(
+            f"input_info: the config has no input_info, so the model is traced on the init data loader's "
+            f"first batch, but the loader (a {type(loader).__name__}) yielded no batch; pass a loader with "
+            'data to register_default_init_args, or add e.g. "input_info": {"sample_size": [1, 3, 224, 224]}'
+        )
+    args, kwargs = batch_inputs(loader, first)
     return args, kwargs
 
 
@@ -180,61 +193,25 @@ def _dump(graph: Graph, log_dir: str, name: str, annotations: Mapping[int, str] 
     graph.dump_dot(os.path.join(log_dir, name), annotations)
 
 
-def _builder_state(compression_state: Mapping[str, Any], name: str) -> Mapping[str, Any]:
-    if not isinstance(compression_state, Mapping) or "builder_state" not in compression_state:
-        looks_like = (
-            "a checkpoint or model state_dict"
-            if isinstance(compression_state, Mapping)
-            and (
-                "state_dict" in compression_state
-                or any(isinstance(v, Tensor) for v in compression_state.values())
-            )
-            else f"a {type(compression_state).__name__} without a 'builder_state' key"
-        )
-        raise ConfigError(
-            f"compression_state is {looks_like}, not the output of ctrl.get_compression_state(); pass "
-            "checkpoint['compression_state'] here and load checkpoint['state_dict'] with "
-            "model.load_state_dict() afterwards"
-        )
-    state = compression_state["builder_state"].get(name)
-    if not isinstance(state, Mapping):
-        saved = sorted(compression_state["builder_state"])
-        raise ConfigError(
-            f"compression_state has no builder_state.{name} entry (it holds {saved}): it was saved with "
-            "another config; pass the compression_state saved with this config"
-        )
-    return state
-
-
 def _quantizer_setup(
-    graph: Graph, config: NNCFConfig, section: Mapping[str, Any], compression_state: Mapping[str, Any] | None
+    graph: Graph,
+    model: nn.Module,
+    config: NNCFConfig,
+    section: Mapping[str, Any],
+    builder_state: Mapping[str, Any] | None,
 ) -> QuantizerSetup:
-    if compression_state is None:
+    if builder_state is None:
         return build_quantizer_setup(graph, config, section)
-    state = _builder_state(compression_state, "quantization")
-    if state.get("version") != BUILDER_STATE_VERSION:
-        raise ConfigError(
-            f"compression_state builder_state.quantization.version is {state.get('version')!r}; this "
-            f"nncf_explore reads version {BUILDER_STATE_VERSION} (NNCF's own states are not readable)"
-        )
-    try:
-        setup = QuantizerSetup.from_dict(state["quantizer_setup"])
-    except (KeyError, TypeError, ValueError, AttributeError) as exc:
-        raise ConfigError(
-            f"compression_state builder_state.quantization.quantizer_setup is malformed "
-            f"({type(exc).__name__}: {exc}); pass the compression_state exactly as get_compression_state() "
-            "returned it"
-        ) from exc
-    missing = [p.target_node for p in setup if p.target_node not in graph]
-    if missing:
-        suggestion = did_you_mean(missing[0], (n.name for n in graph.nodes))
-        raise ConfigError(
-            "compression_state places quantizers on nodes this model's graph does not have "
-            f"({len(missing)} of them, e.g. {missing[0]!r}{suggestion}). It was saved for another model or "
-            "other input_info; "
-            "create the model without compression_state, or with the model and config it was saved with"
-        )
-    return setup
+    return setup_from_state(builder_state["quantization"], graph, model, resolve_settings(config, section))
+
+
+def _check_algorithms(sections: list[Any]) -> None:
+    for section in sections:
+        if section.name not in SUPPORTED_ALGORITHMS:
+            raise ConfigError(
+                f"{section.path}.algorithm: {section.name!r} is valid NNCF but not implemented by "
+                f"nncf_explore; supported: {list(SUPPORTED_ALGORITHMS)}"
+            )
 
 
 def create_compressed_model(
@@ -265,8 +242,12 @@ def create_compressed_model(
 
     Raises:
         ConfigError: The config is invalid or asks for something the model or device cannot do; the
-            message names the JSON path and the fix.
+            message names the JSON path and the fix.  Raised before any file is written.
+        CompressionStateError: ``compression_state`` does not fit the config or the model (a
+            ``ConfigError`` naming the path in the state).  Raised before any file is written.
         TraceError: The model could not be run on the described inputs.
+        InitDataError: An init data loader is empty or yields a batch the model cannot run
+            (``RangeInitError`` for range init, naming the quantizer or the batch).
 
     Examples:
         >>> import torch
@@ -277,23 +258,19 @@ def create_compressed_model(
         >>> sorted(ctrl.weight_quantizers)
         ['Sequential/Conv2d[0]/conv2d_0|WEIGHT']
     """
+    # Every check of the config and the state comes before anything is written (the graph dumps).
     config = as_config(config)
+    sections = config.algorithm_configs()
+    _check_algorithms(sections)
+    builder_state = None
+    if compression_state is not None:
+        builder_state = check_compression_state(compression_state, [s.name for s in sections])
     model = fp32_model(model)
     graph, example_inputs = _trace(model, config, dummy_forward_fn, wrap_inputs_fn, wrap_outputs_fn)
-    log_dir = str(config.get("log_dir", "."))
-    if dump_graphs:
-        _dump(graph, log_dir, "original_graph.dot")
-    sections = config.algorithm_configs()
-    for section in sections:
-        if section.name not in SUPPORTED_ALGORITHMS:
-            raise ConfigError(
-                f"{section.path}.algorithm: {section.name!r} is valid NNCF but not implemented by "
-                f"nncf_explore; supported: {list(SUPPORTED_ALGORITHMS)}"
-            )
     quant = next((s for s in sections if s.name == "quantization"), None)
     setup = QuantizerSetup()
     if quant is not None:
-        setup = _quantizer_setup(graph, config, quant.data, compression_state)
+        setup = _quantizer_setup(graph, model, config, quant.data, builder_state)
     compressed = compress_model(
         model, graph, setup, wrap_inputs_fn=wrap_inputs_fn, wrap_outputs_fn=wrap_outputs_fn
     )
@@ -304,14 +281,19 @@ def create_compressed_model(
                 _quantization(compressed, config, section.data, example_inputs, compression_state)
             )
         else:
-            controllers.append(_sparsity(compressed, config, section.data, example_inputs, graph))
+            context = BuildContext(
+                compressed, model, config, section.data, example_inputs, graph, compression_state is not None
+            )
+            controllers.append(BUILDERS[section.name](context))
     adapted: dict[str, Tensor] = {}
     if compression_state is None:
-        adapted = _adapt_batchnorm(compressed, config, sections)
+        adapted = _adapt_batchnorm(compressed, graph, config, sections)
     ctrl = _controller(compressed, example_inputs, controllers)
     if compression_state is not None and "ctrl_state" in compression_state:
-        ctrl.load_state(compression_state["ctrl_state"])
+        ctrl.load_state(dict(compression_state["ctrl_state"]))
     if dump_graphs:
+        log_dir = str(config.get("log_dir", "."))
+        _dump(graph, log_dir, "original_graph.dot")
         _dump(graph, log_dir, "compressed_graph.dot", nncf_interface(compressed).quantizer_annotations())
     object.__setattr__(compressed, _FP32_SOURCE, _Fp32Source(adapted, _versions(compressed)))
     return ctrl, compressed
@@ -341,22 +323,16 @@ def _quantization(
         # Without a loader this warns, naming every quantizer that keeps NNCF's initial range.
         range_config = section.get("initializer", {}).get("range")
         nncf_interface(compressed).init_range(loader, range_config)
+        if section.get("initializer", {}).get("precision", {}).get("type") == "hawq":
+            from nncf_explore.compression.precision.initializer import run_hawq
+
+            run_hawq(compressed, config, section, settings)
     return ctrl
 
 
-def _sparsity(
-    compressed: nn.Module,
-    config: NNCFConfig,
-    section: Mapping[str, Any],
-    example_inputs: tuple[Args, Kwargs],
-    graph: Graph,
-) -> ModelController:
-    from nncf_explore.compression.sparsity_controller import MagnitudeSparsityController
-
-    return MagnitudeSparsityController(compressed, example_inputs, section, graph)
-
-
-def _adapt_batchnorm(compressed: nn.Module, config: NNCFConfig, sections: list[Any]) -> dict[str, Tensor]:
+def _adapt_batchnorm(
+    compressed: nn.Module, graph: Graph, config: NNCFConfig, sections: list[Any]
+) -> dict[str, Tensor]:
     """Run BatchNorm adaptation if a loader is registered; the BatchNorm buffers as they were before."""
     loader = _init_loader(config, BNAdaptationInitArgs)
     if loader is None or not sections:
@@ -374,7 +350,7 @@ def _adapt_batchnorm(compressed: nn.Module, config: NNCFConfig, sections: list[A
         if isinstance(module, _BatchNorm)
         for name, buffer in module.named_buffers(recurse=False)
     }
-    adapt_batchnorm(compressed, loader, samples)
+    adapt_batchnorm(compressed, loader, samples, expected=traced_input_shapes(graph))
     return before
 
 

@@ -24,7 +24,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.modules.batchnorm import _BatchNorm
 
-from nncf_explore.compression.init_data import init_batches, model_device
+from nncf_explore.compression.init_data import model_device, run_init_batches
 from nncf_explore.config.fields import default_of
 
 
@@ -46,6 +46,7 @@ def adapt_batchnorm(
     loader: Iterable[Any],
     num_samples: int | None = None,
     *,
+    expected: str = "",
     progress: bool = True,
 ) -> int:
     """Re-estimate the running statistics of every BatchNorm in ``model`` from ``loader``.
@@ -54,10 +55,15 @@ def adapt_batchnorm(
         model: Usually the compressed model (its quantizers stay active).
         loader: Items ``(inputs, target)``, or a loader with ``get_inputs(batch)``.
         num_samples: Samples to use; default ``num_bn_adaptation_samples`` (2000); 0 disables.
+        expected: The input shapes the model was traced with, for error messages.
         progress: Show a progress bar.
 
     Returns:
         The number of batches run.
+
+    Raises:
+        InitDataError: The loader yields no batch, or the model's forward fails on one (the message
+            names the batch index and its shapes).
 
     Examples:
         >>> net = nn.Sequential(nn.Linear(3, 4), nn.BatchNorm1d(4)).eval()
@@ -71,23 +77,24 @@ def adapt_batchnorm(
         return 0
     modes = [(m, m.training) for m in model.modules()]
     saved = [(bn, bn.momentum, _snapshot(bn)) for bn in layers]
-    batches = 0
     try:
         model.eval()
         for bn in layers:
             bn.reset_running_stats()
             bn.momentum = None
             bn.train()
-        device = model_device(model)
         with torch.no_grad():
-            for args, kwargs, _ in init_batches(
-                loader, num_samples, device, desc="BN adaptation", progress=progress
-            ):
-                model(*args, **kwargs)
-                batches += 1
+            return run_init_batches(
+                loader,
+                num_samples,
+                model_device(model),
+                lambda args, kwargs, _size: model(*args, **kwargs),
+                desc="BatchNorm adaptation",
+                expected=expected,
+                progress=progress,
+            )
     finally:
         _restore(saved, modes)
-    return batches
 
 
 def _restore(

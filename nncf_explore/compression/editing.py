@@ -21,7 +21,8 @@ from nncf_explore.compression.model import nncf_interface
 from nncf_explore.compression.quantization.build import build_quantizer_setup
 from nncf_explore.compression.quantization.config_gen import config_from_setup, quantization_section
 from nncf_explore.compression.quantization.controller import QuantizationController, weight_memory
-from nncf_explore.compression.quantization.settings import check_bits, hardware_hint, resolve_settings
+from nncf_explore.compression.quantization.point_constraints import check_point, point_bits, point_restriction
+from nncf_explore.compression.quantization.settings import resolve_settings
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.compression.quantization.weights import weight_skip_reason
 from nncf_explore.config.init_args import register_default_init_args
@@ -165,7 +166,7 @@ class EditSession:
         base = self._base_for(setup.target_device)
         settings = resolve_settings(base, quantization_section(copy.deepcopy(base)))
         for point in setup:
-            check_bits(point.spec.bits, settings, f"quantizer {point.id!r}")
+            check_point(point, self.graph, settings)
         config = config_from_setup(base, self.graph, setup)
         previous = self.setup
         try:
@@ -186,11 +187,22 @@ class EditSession:
         return NNCFConfig.from_dict(self._config)
 
     def allowed_bits(self, point: QuantizationPoint) -> tuple[tuple[int, ...], str | None]:
-        """Bit widths the current device allows, and why it restricts them."""
+        """Bit widths the current device allows ``point`` (given the ops it quantizes or feeds), and why.
+
+        On NPU a convolution weight may have 2, 4 or 8 bits, an activation feeding
+        only convolutions 4 or 8, one feeding a depthwise convolution only 8.
+        """
         settings = self._quant.settings
-        if settings.hardware is None:
-            return settings.allowed_bits, None
-        return settings.allowed_bits, hardware_hint(settings.target_device)
+        # Points of a unified group share one quantizer: the group may take what every member may.
+        members = [point] + [
+            p
+            for p in self.setup
+            if point.unified_group is not None and p.unified_group == point.unified_group and p.id != point.id
+        ]
+        allowed = [point_bits(p, self.graph, settings) for p in members]
+        bits = tuple(b for b in allowed[0] if all(b in other for other in allowed[1:]))
+        narrowest = min(range(len(members)), key=lambda i: len(allowed[i]))
+        return bits, point_restriction(members[narrowest], self.graph, settings)
 
     def weight_memory_bytes(self, setup: QuantizerSetup) -> int:
         """Weight bytes under ``setup`` (the empty setup gives FP32)."""
@@ -207,6 +219,10 @@ class EditSession:
         return weight_skip_reason(node, self._quant.settings)
 
     def export_config(self, path: str | os.PathLike[str]) -> str:
-        """Write the current config to ``path`` atomically; returns the path."""
+        """Write the current config to ``path`` atomically, creating missing directories; returns the path.
+
+        Raises:
+            FileWriteError: The file cannot be written; the message names ``path`` and the fix.
+        """
         write_text_atomic(os.fspath(path), dumps(self._config))
         return os.fspath(path)

@@ -12,7 +12,6 @@ from __future__ import annotations
 import copy
 import inspect
 import os
-import tempfile
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -26,6 +25,7 @@ from nncf_explore.compression.divergence import UntracedPathWarning
 from nncf_explore.compression.interface import compression_interface, is_compressed
 from nncf_explore.compression.quantization.export import qdq_forward
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
+from nncf_explore.files import atomic_write_path
 from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.trace import eval_no_grad
 
@@ -119,15 +119,6 @@ def _opset(save_format: str | None) -> int:
     )
 
 
-def _atomic_target(path: str | os.PathLike[str]) -> tuple[str, str]:
-    target = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(target))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".onnx")
-    os.close(fd)
-    return target, tmp
-
-
 class _KeywordsAsPositional(nn.Module):
     """Takes keyword inputs positionally: the TorchScript exporter cannot pass keyword-only arguments."""
 
@@ -151,36 +142,40 @@ def export_onnx(
 ) -> None:
     """Export ``model`` (compressed or not) to ONNX at ``path``, atomically.
 
-    Warns if fewer quantizers reached the ONNX graph than run in an eager forward (see
-    :class:`QdqCalls`); the file is still written.
+    The file is written by :func:`nncf_explore.files.atomic_write_path`, as every file of the package:
+    missing directories are created and a new file gets ``0o666`` minus the umask. Warns if fewer
+    quantizers reached the ONNX graph than run in an eager forward (see :class:`QdqCalls`); the file
+    is still written.
+
+    Raises:
+        FileWriteError: The file cannot be written; the message names ``path`` and the fix.
     """
     args, kwargs = inputs
     opset = _opset(save_format)
-    target, tmp = _atomic_target(path)
     names = input_names or [f"input.{i}" for i in range(len(args) + len(kwargs))]
     root = _KeywordsAsPositional(model, list(kwargs)) if kwargs else model
     calls = QdqCalls()
-    try:
-        with eval_no_grad(model), qdq_mode(model, calls), warnings.catch_warnings():
-            warnings.filterwarnings("ignore", category=DeprecationWarning)
-            warnings.filterwarnings("ignore", category=TracerWarning)
-            warnings.filterwarnings("ignore", category=UntracedPathWarning)  # reported below instead
-            warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
-            outputs = model(*args, **kwargs)
-            count = len(outputs) if isinstance(outputs, list | tuple) else 1
-            torch.onnx.export(
-                root,
-                (*args, *kwargs.values()),
-                tmp,
-                opset_version=opset,
-                input_names=names,
-                output_names=output_names or [f"output.{i}" for i in range(count)],
-                dynamo=False,
-            )
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with (
+        atomic_write_path(path) as tmp,
+        eval_no_grad(model),
+        qdq_mode(model, calls),
+        warnings.catch_warnings(),
+    ):
+        warnings.filterwarnings("ignore", category=DeprecationWarning)
+        warnings.filterwarnings("ignore", category=TracerWarning)
+        warnings.filterwarnings("ignore", category=UntracedPathWarning)  # reported below instead
+        warnings.filterwarnings("ignore", message=".*legacy TorchScript-based ONNX export.*")
+        outputs = model(*args, **kwargs)
+        count = len(outputs) if isinstance(outputs, list | tuple) else 1
+        torch.onnx.export(
+            root,
+            (*args, *kwargs.values()),
+            tmp,
+            opset_version=opset,
+            input_names=names,
+            output_names=output_names or [f"output.{i}" for i in range(count)],
+            dynamo=False,
+        )
     if calls.traced < calls.eager:
         warnings.warn(
             f"export_model: {calls.eager - calls.traced} of the {calls.eager} quantizers that run in the "

@@ -11,13 +11,14 @@ initialisation and BatchNorm adaptation both read their data through
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import torch
 from torch import nn
 
 from nncf_explore.config.init_args import wrap_dataloader_for_init
+from nncf_explore.errors import InitDataError, NNCFExploreError
 from nncf_explore.graph.leaves import Args, Kwargs, map_tensors, tensor_leaves
 
 
@@ -77,3 +78,74 @@ def init_batches(
             seen += size
             if seen >= num_samples:
                 break  # before fetching another batch, which may be expensive to load
+
+
+def _loader_name(loader: Iterable[Any]) -> str:
+    inner = getattr(loader, "data_loader", loader)  # InitializingDataLoader wraps the user's loader
+    return type(inner).__name__
+
+
+def _shapes(args: Args, kwargs: Kwargs) -> str:
+    shapes = [str(list(t.shape)) for t in tensor_leaves((args, kwargs))]
+    return ", ".join(shapes) if shapes else "no tensors"
+
+
+def run_init_batches(
+    loader: Iterable[Any],
+    num_samples: int,
+    device: torch.device,
+    step: Callable[[Args, Kwargs, int], None],
+    *,
+    desc: str,
+    expected: str = "",
+    error: type[InitDataError] = InitDataError,
+    progress: bool = True,
+) -> int:
+    """Call ``step(args, kwargs, batch_size)`` on each batch of :func:`init_batches`; the batch count.
+
+    Args:
+        loader: The init data loader.
+        num_samples: The sample budget; 0 or less runs nothing.
+        device: Where the batch tensors go.
+        step: Runs the model on one batch.
+        desc: What the batches are for, e.g. ``"range init"``; starts every error message.
+        expected: The input shapes the model was traced with, for the error message.
+        error: The error class to raise.
+        progress: Show a progress bar.
+
+    Raises:
+        InitDataError: (or ``error``) the loader yields no batch, or ``step`` fails on one; the
+            message names the batch index (from 0) and its shapes.  Our own errors pass unchanged.
+
+    Examples:
+        >>> run_init_batches([], 4, torch.device("cpu"), lambda *_: None, desc="demo", progress=False)
+        ... # doctest: +ELLIPSIS
+        Traceback (most recent call last):
+        ...
+        nncf_explore.errors.InitDataError: demo: the init data loader (a list) yielded no batch; ...
+    """
+    if num_samples <= 0:
+        return 0
+    count = 0
+    for args, kwargs, size in init_batches(loader, num_samples, device, desc=desc, progress=progress):
+        try:
+            step(args, kwargs, size)
+        except NNCFExploreError:
+            raise
+        except Exception as exc:
+            like = f" ({expected})" if expected else ""
+            raise error(
+                f"{desc}: batch {count} of the init data loader (counting from 0): the model's forward "
+                f"failed with {type(exc).__name__}: {exc}. The loader must yield batches shaped like the "
+                f"inputs the model was traced with{like}, but this batch holds tensors of shape "
+                f"{_shapes(args, kwargs)}; fix the loader (or its get_inputs) or input_info"
+            ) from exc
+        count += 1
+    if count == 0:
+        raise error(
+            f"{desc}: the init data loader (a {_loader_name(loader)}) yielded no batch; pass a loader "
+            "with data (check its dataset's length, and drop_last with a batch size above the dataset "
+            "size), or set num_init_samples (range init) / num_bn_adaptation_samples (BatchNorm "
+            "adaptation) to 0 to skip this step"
+        )
+    return count

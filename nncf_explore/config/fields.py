@@ -148,15 +148,15 @@ CONFIG = Obj(
             "string",
             enum=("ANY", "CPU", "GPU", "NPU", "TRIAL", "CPU_SPR"),
             default="ANY",
-            description="Hardware whose quantization constraints apply. `ANY` uses the CPU constraints; "
-            "`TRIAL` applies none (any bit width, per-channel activations). `CPU_SPR` is rejected for "
-            "PyTorch, as in NNCF.",
+            description="Hardware whose quantization constraints apply. `ANY` and `CPU_SPR` use the CPU "
+            "constraints; `NPU` also allows 4- and 2-bit weights and 4-bit activations at some ops; "
+            "`TRIAL` applies none (any bit width, per-channel activations).",
             example="TRIAL",
         ),
         "compression": OneOf(
-            (_ALGORITHM_SECTION, ArrayOf(_ALGORITHM_SECTION)),
+            (_ALGORITHM_SECTION, ArrayOf(_ALGORITHM_SECTION, unique_by="algorithm")),
             description="The compression algorithms to apply, as one object or a list (applied in list "
-            "order). Absent: no compression.",
+            "order), with at most one section per algorithm. Absent: no compression.",
             example=[{"algorithm": "quantization"}],
         ),
         "accuracy_aware_training": Tagged(
@@ -203,7 +203,7 @@ CONFIG = Obj(
             syntax=_MODULE_SCOPE_SYNTAX,
         ),
         "scopes_without_shape_matching": ArrayOf(
-            Field("string", description="A scope.", example="Net/GRU[rnn]"),
+            Field("string", description="A scope.", example="Net/GRU[rnn]", syntax="scope"),
             description="Scopes whose tensors may change non-batch shapes between calls (RNNs, attention "
             "with variable length); their nodes are re-matched without comparing shapes.",
             example=["{re}.*MultiheadAttention.*"],

@@ -14,8 +14,8 @@ def scope_list(description: str, example: list[str], syntax: str = _SCOPE_SYNTAX
     """A string or an array of strings naming graph nodes (NNCF accepts both spellings)."""
     return OneOf(
         (
-            Field("string", description="A single scope entry.", example=example[0]),
-            ArrayOf(Field("string", description="One scope entry.", example=example[0])),
+            Field("string", description="A single scope entry.", example=example[0], syntax="scope"),
+            ArrayOf(Field("string", description="One scope entry.", example=example[0], syntax="scope")),
         ),
         description=description + syntax,
         example=example,

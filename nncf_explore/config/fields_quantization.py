@@ -128,8 +128,9 @@ _PRECISION = Obj(
             "string",
             enum=("hawq", "autoq", "manual"),
             default="manual",
-            description="`hawq`: Hessian-trace based search (needs a criterion); `autoq`: reinforcement-"
-            "learning search (needs `autoq_eval_fn`); `manual`: take `bitwidth_per_scope` as given.",
+            description="`hawq`: Hessian-trace based search under a bit-complexity budget (needs a "
+            "criterion); `autoq`: NNCF's reinforcement-learning search, not implemented (refused, pointing "
+            "to `hawq` and the budget search); `manual`: take `bitwidth_per_scope` as given.",
             example="hawq",
         ),
         "bits": ArrayOf(
@@ -187,7 +188,9 @@ _PRECISION = Obj(
             TupleOf(
                 (
                     _bits(None, "The bit width."),
-                    Field("string", description="A quantizer id.", example=_QUANTIZER_ID),
+                    Field(
+                        "string", description="A quantizer id.", example=_QUANTIZER_ID, syntax="quantizer_id"
+                    ),
                 ),
                 description="A `[bits, quantizer id]` pair.",
                 example=[4, _QUANTIZER_ID],
@@ -198,14 +201,15 @@ _PRECISION = Obj(
         ),
         "traces_per_layer_path": Field(
             "string",
-            description="HAWQ: a saved tensor of per-layer Hessian traces from an earlier run, to "
-            "skip recomputing them.",
-            example="hawq_traces.pt",
+            description="HAWQ: the `hawq_traces.json` an earlier run wrote with "
+            "`dump_init_precision_data` (traces by quantizer id), to skip recomputing them.",
+            example="logs/hawq_traces.json",
         ),
         "dump_init_precision_data": Field(
             "boolean",
             default=False,
-            description="Write the search's intermediate data to `log_dir`.",
+            description="HAWQ: write `hawq_traces.json` (reusable as `traces_per_layer_path`) and "
+            "`hawq_bits.json` (the chosen bits, the ratio reached and the front) to `log_dir`.",
             example=True,
         ),
         "bitwidth_assignment_mode": Field(
@@ -231,7 +235,7 @@ def _group(*, activations: bool) -> Obj:
     extra: dict[str, Spec] = {}
     if activations:
         extra["unified_scale_ops"] = ArrayOf(
-            ArrayOf(Field("string", description="A node name.", example="Net/__add___0")),
+            ArrayOf(Field("string", description="A node name.", example="Net/__add___0", syntax="scope")),
             description="Groups of node names whose activation inputs share one quantizer (and scale).",
             example=[["Net/Conv2d[a]/conv2d_0", "Net/Conv2d[b]/conv2d_0"]],
         )

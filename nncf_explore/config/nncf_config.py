@@ -67,7 +67,7 @@ class NNCFConfig(dict[str, Any]):
         """Load and validate a strict JSON file (no comments: NNCF >= 2.17 rejects them too).
 
         Raises:
-            ConfigError: Invalid JSON (with line, column and caret) or an invalid config.
+            ConfigError: Invalid or non-UTF-8 JSON (with line, column and caret), or an invalid config.
             FileNotFoundError: ``path`` does not exist.
         """
         return cls._from_data(read_json_file(path), source=str(path))
@@ -83,7 +83,14 @@ class NNCFConfig(dict[str, Any]):
         return cls(plain)
 
     def to_json(self, path: PathLike) -> None:
-        """Write the JSON data atomically (a temporary file in the same directory, then a rename)."""
+        """Write the JSON data atomically (a temporary file in the same directory, then a rename).
+
+        Missing parent directories are created; a new file gets ``0o666`` minus the umask.
+
+        Raises:
+            ConfigError: The data holds a value JSON cannot (NaN, an object), named by its path.
+            FileWriteError: The file cannot be written; the message names ``path`` and the fix.
+        """
         write_text_atomic(path, dumps(to_json_data(self)))
 
     def to_dict(self) -> dict[str, Any]:
@@ -96,7 +103,8 @@ class NNCFConfig(dict[str, Any]):
         Raises:
             ConfigError: Listing every problem with its JSON path.
         """
-        check_config(self, stacklevel=2)
+        # The same checks as from_dict: NaN under an unknown key, or a dict that contains itself.
+        check_config(to_json_data(self), stacklevel=2)
 
     @staticmethod
     def schema() -> dict[str, Any]:

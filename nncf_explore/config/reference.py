@@ -26,7 +26,8 @@ Every key an NNCF config may hold, with its type, default, allowed values and an
 validator, the defaults that the code reads, this page and the JSON Schema
 (`docs/reference/nncf_config.schema.json`) are all generated from one table, so they agree.
 
-- Configs are **strict JSON**: no comments and no trailing commas (NNCF >= 2.17 rejects them too).
+- Configs are **strict JSON** in UTF-8: no comments and no trailing commas (NNCF >= 2.17 rejects
+  them too), and no `NaN` or `Infinity` anywhere, even under unknown keys (JSON has none).
 - **Unknown top-level keys are allowed** (training scripts keep `model`, `epochs`, ... there); a key
   that looks like a typo of a known one, or like an algorithm setting outside `compression`, gets a
   warning. **Algorithm sections reject unknown keys**, with a suggestion.
@@ -36,7 +37,9 @@ validator, the defaults that the code reads, this page and the JSON Schema
 - *Default* "—" means the key has no default: leaving it out means what its description says.
 - Scope entries (`ignored_scopes`, `target_scopes`, `scope_overrides` keys) are exact node names,
   such as `ResNet/NNCFConv2d[conv1]/conv2d_0`, or regular expressions when they contain `{re}`
-  (the marker is removed and the rest is matched with `re.search`).
+  (the marker is removed and the rest is matched with `re.search`). Regexes are checked when the
+  config loads.
+- `compression` holds at most one section per algorithm.
 """
 
 _HEADER = "| Key | Type | Default | Allowed values | Example | Description |\n|---|---|---|---|---|---|"

@@ -47,6 +47,8 @@ class Field(_Meta):
     ``inherits_top_level`` marks algorithm fields that fall back to the same key at the top level of
     the config (NNCF's "redefinable global parameters", e.g. ``compression_lr_multiplier``).
     ``default_by`` gives a default that depends on a sibling key, e.g. ``("type", {"hawq": 1.5})``.
+    ``syntax`` marks strings with a grammar of their own, checked when the config loads: ``"scope"``
+    (a node name, or a regex if it holds ``{re}``) or ``"quantizer_id"`` (matched as a plain substring).
     """
 
     type: ScalarType
@@ -56,15 +58,21 @@ class Field(_Meta):
     maximum: float | None = None
     inherits_top_level: bool = False
     default_by: tuple[str, Mapping[str, Json]] | None = None
+    syntax: Literal["", "scope", "quantizer_id"] = ""
 
 
 @dataclass(frozen=True)
 class ArrayOf(_Meta):
-    """A JSON array whose items all follow ``items``."""
+    """A JSON array whose items all follow ``items``.
+
+    ``unique_by`` names a key whose string value no two object items may share (one ``compression``
+    section per algorithm: NNCF would apply only one of them).
+    """
 
     items: Spec
     _: KW_ONLY
     min_items: int = 0
+    unique_by: str = ""
 
 
 @dataclass(frozen=True)
@@ -76,7 +84,10 @@ class TupleOf(_Meta):
 
 @dataclass(frozen=True)
 class MapOf(_Meta):
-    """A JSON object with free-form keys (``key_name`` says what they are) and uniform values."""
+    """A JSON object with free-form keys (``key_name`` says what they are) and uniform values.
+
+    Keys named ``"scope"`` follow the scope syntax of :class:`Field` and are checked like scope values.
+    """
 
     values: Spec
     _: KW_ONLY

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 from nncf_explore.config.fields import ALGORITHMS, CONFIG
 from nncf_explore.config.hints import misplaced_key_hint, type_hint
+from nncf_explore.config.scopes import scope_issue
 from nncf_explore.config.spec import (
     ArrayOf,
     Field,
@@ -129,7 +130,7 @@ def format_issues(issues: list[ConfigIssue], source: str = "") -> str:
     head = "Invalid NNCF config" + (f" {source}" if source else "")
     if len(issues) == 1:
         return f"{head}: {issues[0]}"
-    lines = [f"  - {issue}" for issue in issues[:_MAX_LISTED_ISSUES]]
+    lines = [f"  - {issue}".replace("\n", "\n    ") for issue in issues[:_MAX_LISTED_ISSUES]]
     if len(issues) > _MAX_LISTED_ISSUES:
         lines.append(f"  ... and {len(issues) - _MAX_LISTED_ISSUES} more")
     return f"{head}, {len(issues)} problems:\n" + "\n".join(lines)
@@ -155,7 +156,11 @@ def _check(spec: Spec, value: Json, path: str, out: list[ConfigIssue]) -> None:
             _check(item_spec, item, join_path(path, i), out)
     elif isinstance(spec, MapOf):
         for key, item in value.items():
-            _check(spec.values, item, join_path(path, key), out)
+            item_path = join_path(path, key)
+            problem = scope_issue(str(key), "scope") if spec.key_name == "scope" else None
+            if problem:
+                out.append(ConfigIssue(item_path, f"this key is a scope entry: {problem}"))
+            _check(spec.values, item, item_path, out)
     elif isinstance(spec, Tagged):
         _check_tagged(spec, value, path, out)
     else:
@@ -186,6 +191,9 @@ def _check_field(spec: Field, value: Json, path: str, out: list[ConfigIssue]) ->
         too_high = spec.maximum is not None and value > spec.maximum
         if too_low or too_high:
             out.append(ConfigIssue(path, f"{show(value)} is out of range: expected {describe(spec)}"))
+    problem = scope_issue(value, spec.syntax) if isinstance(value, str) else None
+    if problem:
+        out.append(ConfigIssue(path, problem))
 
 
 def _check_array(spec: ArrayOf, value: Json, path: str, out: list[ConfigIssue]) -> None:
@@ -196,6 +204,28 @@ def _check_array(spec: ArrayOf, value: Json, path: str, out: list[ConfigIssue]) 
         )
     for i, item in enumerate(value):
         _check(spec.items, item, join_path(path, i), out)
+    if spec.unique_by:
+        _check_unique(spec.unique_by, value, path, out)
+
+
+def _check_unique(key: str, items: list[Json], path: str, out: list[ConfigIssue]) -> None:
+    first_of: dict[str, str] = {}
+    for i, item in enumerate(items):
+        name = item.get(key) if isinstance(item, Mapping) else None
+        if not isinstance(name, str):
+            continue
+        here = join_path(path, i)
+        if name not in first_of:
+            first_of[name] = here
+            continue
+        out.append(
+            ConfigIssue(
+                here,
+                f"a second {show(name)} section ({first_of[name]} is the first); only one section per "
+                f"algorithm is applied, so this one would be ignored: merge its keys into {first_of[name]} "
+                f"and delete {here}",
+            )
+        )
 
 
 def _check_tagged(spec: Tagged, value: Mapping[str, Json], path: str, out: list[ConfigIssue]) -> None:

@@ -8,11 +8,12 @@ in names becomes ``^`` in ids (dot reads ``:`` as a port), the label keeps it.
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 import pydot
+
+from nncf_explore.files import write_text_atomic
 
 if TYPE_CHECKING:
     from nncf_explore.graph.ir import Graph
@@ -46,16 +47,12 @@ def to_pydot(graph: Graph, annotations: Mapping[int, str] | None = None) -> pydo
 def write_dot(
     graph: Graph, path: str | os.PathLike[str], annotations: Mapping[int, str] | None = None
 ) -> None:
-    """Write ``graph`` as a dot file, atomically (a crash never leaves half a file)."""
-    text = to_pydot(graph, annotations).to_string()
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".dot")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    """Write ``graph`` as a dot file with :func:`nncf_explore.files.write_text_atomic`.
+
+    A crash never leaves half a file, missing directories are created, and a new file gets
+    ``0o666`` minus the umask.
+
+    Raises:
+        FileWriteError: The file cannot be written; the message names ``path`` and the fix.
+    """
+    write_text_atomic(path, to_pydot(graph, annotations).to_string())

@@ -12,6 +12,7 @@ import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import MappingProxyType
 from typing import Any
 
 from nncf_explore.errors import GraphError, did_you_mean
@@ -38,6 +39,19 @@ class Node:
             to the op at that port (``{1: "conv1.weight", 2: "conv1.bias"}``).
         attrs: Layer attributes: channels, kernel, stride, groups, features,
             ``weight_shape``, ``has_weight``, ``has_bias`` where they apply.
+
+    ``params`` and ``attrs`` are read-only copies of what was passed (lists in
+    ``attrs`` become tuples), so a node is immutable all the way down and hashable.
+
+    Examples:
+        >>> node = Node(1, "Net/ReLU[act]/relu_0", "relu", OpCategory.ACTIVATION, "Net/ReLU[act]",
+        ...             "act", "ReLU", attrs={"inplace": False})
+        >>> node.attrs["inplace"] = True
+        Traceback (most recent call last):
+        ...
+        TypeError: 'mappingproxy' object does not support item assignment
+        >>> hash(node) == hash(Node.from_dict(node.to_dict()))
+        True
     """
 
     id: int
@@ -49,6 +63,22 @@ class Node:
     module_class: str
     params: Mapping[int, str] = field(default_factory=dict)
     attrs: Mapping[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        # Copies, so the caller's dicts can change without changing the node; the frozen
+        # dataclass only stops rebinding the fields, the proxies stop writes through them.
+        object.__setattr__(self, "params", MappingProxyType(dict(self.params)))
+        object.__setattr__(self, "attrs", MappingProxyType(_frozen_values(self.attrs)))
+
+    def __hash__(self) -> int:
+        # The generated hash would hash the mappings, which are not hashable themselves.
+        fields = (self.id, self.name, self.op, self.category, self.scope, self.module, self.module_class)
+        return hash((*fields, frozenset(self.params.items()), frozenset(self.attrs.items())))
+
+    def __reduce__(self) -> tuple[type[Node], tuple[Any, ...]]:
+        # Mapping proxies cannot be pickled or deep-copied; rebuild the node from plain dicts.
+        fields = (self.id, self.name, self.op, self.category, self.scope, self.module, self.module_class)
+        return (Node, (*fields, dict(self.params), dict(self.attrs)))
 
     @property
     def weight(self) -> str | None:
@@ -83,7 +113,7 @@ class Node:
             module=str(data["module"]),
             module_class=str(data["module_class"]),
             params={int(k): str(v) for k, v in data.get("params", {}).items()},
-            attrs=_tuples_from_json(dict(data.get("attrs", {}))),
+            attrs=dict(data.get("attrs", {})),
         )
 
 
@@ -331,7 +361,7 @@ NNCFGraph = Graph
 """Alias for users coming from NNCF, whose traced graph class had this name."""
 
 
-def _tuples_from_json(attrs: dict[str, Any]) -> dict[str, Any]:
-    # JSON has no tuples; layer attributes are tuples (kernel, stride, shapes), so
-    # restore them to keep ``from_dict(to_dict(g)) == g``.
+def _frozen_values(attrs: Mapping[str, Any]) -> dict[str, Any]:
+    # Layer attributes are tuples (kernel, stride, shapes), and JSON gives lists back: one rule
+    # for both keeps ``from_dict(to_dict(g)) == g`` and every value hashable.
     return {k: tuple(v) if isinstance(v, list) else v for k, v in attrs.items()}

@@ -8,12 +8,12 @@ NNCF's patching tracer would have recorded (``x += y`` is ``__iadd__``,
 
 from __future__ import annotations
 
-import dis
 import enum
-import sys
 from collections.abc import Callable, Mapping
 from types import FrameType
 from typing import Any
+
+from nncf_explore.graph.opcodes import operator_at
 
 
 class OpCategory(str, enum.Enum):
@@ -182,26 +182,10 @@ METADATA_READS = frozenset(
 )
 """Ignored calls that read tensor metadata (``__get__``: properties such as ``shape``, and ``x.T``)."""
 
-# Python's BINARY_OP/COMPARE_OP opcodes tell ``x + y`` (recorded by NNCF as
-# ``__add__``) apart from ``x.add(y)`` (``add``); torch hands both to
-# ``__torch_function__`` as ``Tensor.add``.
-_BINARY_OP_NAMES: Mapping[int, str] = {
-    0: "__add__",
-    2: "__floordiv__",
-    4: "__matmul__",
-    5: "__mul__",
-    6: "__mod__",
-    8: "__pow__",
-    10: "__sub__",
-    11: "__truediv__",
-    13: "__iadd__",
-    17: "__imatmul__",
-    18: "__imul__",
-    20: "__ipow__",
-    23: "__isub__",
-    24: "__itruediv__",
-}
-_COMPARE_NAMES = ("__lt__", "__le__", "__eq__", "__ne__", "__gt__", "__ge__")
+# ``x + y`` and ``x.add(y)`` both reach ``__torch_function__`` as ``Tensor.add``; NNCF recorded
+# the first as ``__add__``.  For these functions the Python operator at the call site, if any,
+# names the op (``floor_divide_`` is what torch hands for ``//=``, which NNCF records as
+# ``__ifloordiv__``).
 _OPERATOR_METHODS = frozenset(
     [
         "add",
@@ -214,6 +198,7 @@ _OPERATOR_METHODS = frozenset(
         "div_",
         "matmul",
         "floor_divide",
+        "floor_divide_",
         "remainder",
         "pow",
         "pow_",
@@ -228,29 +213,17 @@ _OPERATOR_METHODS = frozenset(
 )
 CALL_SITE_OPS = _OPERATOR_METHODS | {"relu"}
 """Functions whose op name depends on the call: the Python operator at the call site, or ``inplace=``."""
-_BINARY_OP = dis.opmap.get("BINARY_OP", -1)
-_COMPARE_OP = dis.opmap.get("COMPARE_OP", -1)
-_UNARY_NEGATIVE = dis.opmap.get("UNARY_NEGATIVE", -1)
+# Tensor has no ``__imatmul__``, so Python runs ``x @= y`` as ``x = x @ y``: NNCF records
+# ``__matmul__``.
+_NNCF_OPERATOR_NAMES: Mapping[str, str] = {"__imatmul__": "__matmul__"}
 
 
 def _operator_name(frame: FrameType | None) -> str | None:
-    """The dunder name of the Python operator executing in ``frame``, if any."""
+    """The NNCF name of the Python operator executing in ``frame``, if any."""
     if frame is None:
         return None
-    code = frame.f_code.co_code
-    index = frame.f_lasti
-    if index < 0 or index + 1 >= len(code):
-        return None
-    opcode, arg = code[index], code[index + 1]
-    if opcode == _BINARY_OP:
-        return _BINARY_OP_NAMES.get(arg)
-    if opcode == _COMPARE_OP:
-        # 3.11 stores the comparison index directly; 3.12+ shifts it left by 4.
-        cmp = arg if sys.version_info < (3, 12) else arg >> 4
-        return _COMPARE_NAMES[cmp] if 0 <= cmp < len(_COMPARE_NAMES) else None
-    if opcode == _UNARY_NEGATIVE:
-        return "__neg__"
-    return None
+    name = operator_at(frame.f_code, frame.f_lasti)
+    return _NNCF_OPERATOR_NAMES.get(name, name) if name is not None else None
 
 
 def op_name(func: Callable[..., Any], kwargs: Mapping[str, Any], caller: FrameType | None) -> str:

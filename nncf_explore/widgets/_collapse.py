@@ -1,9 +1,12 @@
 """Collapsing a graph by module hierarchy, as Model Explorer does (pure).
 
-A *group* is a module FQN (``layer1.0``) standing for every node called from
-inside that module.  The *expanded* set of FQNs decides what is visible: a
-node shows as itself when all its enclosing groups are expanded, otherwise as
-its outermost collapsed group.  Edges between visible items are aggregated.
+A *group* is one CALL of a module (``layer1.0``) standing for every node run
+inside that call.  A module called twice (a shared ``pool``) makes two groups,
+``pool`` and ``pool#2``; merging them would draw one box fed by both calls'
+inputs, a false fork and a back edge.  The *expanded* set of group keys decides
+what is visible: a node shows as itself when all its enclosing groups are
+expanded, otherwise as its outermost collapsed group.  Edges between visible
+items are aggregated.
 
 Groups that add nothing are skipped: a module with one node (``conv1``) is
 shown as that node, and of a module and its only child holding the same
@@ -22,6 +25,13 @@ Examples:
     [0, 'a', 3]
     >>> [item.key for item in visible_graph(g, tree, frozenset({"a"})).items]
     [0, 1, 2, 3]
+
+    Module ``a`` called twice, with an op of the root between the calls:
+
+    >>> chain = [Edge(i, i + 1, (1,), "float32", 0, 0) for i in range(4)]
+    >>> g2 = Graph([node(0, "a.x"), node(1, "a.y"), node(2, ""), node(3, "a.x"), node(4, "a.y")], chain)
+    >>> dict(ModuleTree.from_graph(g2).members)
+    {'a': (0, 1), 'a#2': (3, 4)}
 """
 
 from __future__ import annotations
@@ -41,9 +51,32 @@ COLLAPSE_ABOVE = 500
 _SCOPE_CLASS = re.compile(r"^([^\[]+)\[")
 
 
-def _prefixes(module: str) -> list[str]:
-    parts = module.split(".") if module else []
-    return [".".join(parts[: i + 1]) for i in range(len(parts))]
+def _call_keys(graph: Graph) -> list[list[str]]:
+    """Per node, the key of each module call enclosing it, outermost first.
+
+    The tracer does not record call instances, but trace order is execution
+    order and a call runs all its ops before returning, so one call's nodes are
+    consecutive: a module's nodes split into calls wherever another scope's node
+    comes between them.  The key of a call is its parent call's key, a dot, the
+    attribute name, and ``#k`` for the k-th call (k > 1) within that parent call.
+    Back-to-back calls with nothing between (``m(m(x))``) are not told apart.
+    """
+    calls: dict[str, int] = {}  # call-qualified module path -> calls seen so far
+    previous: list[tuple[str, str]] = []  # (path, key) per level of the previous node
+    keys: list[list[str]] = []
+    for node in graph.nodes:
+        levels: list[tuple[str, str]] = []
+        for depth, part in enumerate(node.module.split(".") if node.module else []):
+            path = f"{levels[-1][1]}.{part}" if levels else part
+            if depth < len(previous) and previous[depth][0] == path:
+                key = previous[depth][1]  # the same call goes on
+            else:
+                calls[path] = calls.get(path, 0) + 1
+                key = path if calls[path] == 1 else f"{path}#{calls[path]}"
+            levels.append((path, key))
+        keys.append([key for _, key in levels])
+        previous = levels
+    return keys
 
 
 @dataclass(frozen=True)
@@ -62,17 +95,18 @@ class ModuleTree:
 
     @classmethod
     def from_graph(cls, graph: Graph) -> ModuleTree:
-        """The groups of ``graph``'s module FQNs, without single-node and pass-through groups."""
+        """The groups of ``graph``'s module calls, without single-node and pass-through groups."""
+        call_keys = _call_keys(graph)
         raw: dict[str, list[int]] = {}
-        for node in graph.nodes:
-            for prefix in _prefixes(node.module):
-                raw.setdefault(prefix, []).append(node.id)
-        chains = tuple(_kept(_prefixes(n.module), raw) for n in graph.nodes)
+        for node, keys in zip(graph.nodes, call_keys, strict=True):
+            for key in keys:
+                raw.setdefault(key, []).append(node.id)
+        chains = tuple(_kept(keys, raw) for keys in call_keys)
         kept = {g for chain in chains for g in chain}
         classes: dict[str, str] = {}
-        for node in graph.nodes:
+        for node, keys in zip(graph.nodes, call_keys, strict=True):
             segments = node.scope.split("/")[1:]
-            for depth, prefix in enumerate(_prefixes(node.module)):
+            for depth, prefix in enumerate(keys):
                 match = _SCOPE_CLASS.match(segments[depth]) if depth < len(segments) else None
                 if prefix in kept and match and prefix not in classes:
                     classes[prefix] = match.group(1)

@@ -1,7 +1,7 @@
 """Where the Explorer writes the config, and the browser download link (pure, no widgets).
 
-Writing itself is :func:`nncf_explore.config.jsonio.write_text_atomic`, the
-same atomic write ``NNCFConfig`` uses.
+Writing itself is :func:`nncf_explore.files.write_text_atomic`, the atomic
+write every file of the package goes through.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ widget can update one trace's arrays in place:
 
 from __future__ import annotations
 
+import html
 import math
 from collections.abc import Collection
 from typing import Any
@@ -55,8 +56,10 @@ def _node_trace(scene: Scene, style: Styles) -> TraceDict:
     items = scene.view.items
     labels = None
     if len(items) <= LABELS_AT_MOST:
+        # plotly renders a few HTML tags in text; names are the model's, so escape them.
         labels = [
-            str(i.key) if i.is_group else scene.graph.nodes[int(i.key)].name.rsplit("/", 1)[-1] for i in items
+            html.escape(str(i.key) if i.is_group else scene.graph.nodes[int(i.key)].name.rsplit("/", 1)[-1])
+            for i in items
         ]
     sizes = [12 + min(6.0, math.log2(len(i.members))) if i.is_group else 10 for i in items]
     return {

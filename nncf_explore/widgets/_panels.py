@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -11,7 +12,7 @@ import ipywidgets as widgets
 from nncf_explore.config.jsonio import write_text_atomic
 from nncf_explore.widgets._export import download_link_html, export_path
 from nncf_explore.widgets._html import error_html, human_bytes
-from nncf_explore.widgets._ui import button, css, hidden
+from nncf_explore.widgets._ui import FigureSync, button, css, hidden
 
 Action = Callable[[], None]
 
@@ -71,6 +72,7 @@ class MetricPanel(widgets.VBox):  # type: ignore[misc]
         self.value = css(widgets.HTML(), "nxe-metric")
         self.points: list[MetricPoint] = []
         self.chart: Any = None  # a FigureWidget, made on the first value
+        self._chart_sync: FigureSync | None = None
         self.button.on_click(lambda _: evaluate())
         super().__init__([widgets.HBox([self.button, self.auto]), self.value])
 
@@ -81,11 +83,12 @@ class MetricPanel(widgets.VBox):  # type: ignore[misc]
             return
         self.points.append(point)
         self.value.value = (
-            f"metric <b>{point.value:.4g}</b> at {human_bytes(point.memory_bytes)} ({point.label})"
+            f"metric <b>{point.value:.4g}</b> at {human_bytes(point.memory_bytes)} "
+            f"({html.escape(point.label)})"
         )
         xs = [p.memory_bytes / 1e6 for p in self.points]
         ys = [p.value for p in self.points]
-        labels = [p.label for p in self.points]
+        labels = [html.escape(p.label) for p in self.points]  # plotly renders tags in text
         if self.chart is None:
             import plotly.graph_objects as go
 
@@ -102,10 +105,18 @@ class MetricPanel(widgets.VBox):  # type: ignore[misc]
                 ),
                 "nxe-metric-chart",
             )
+            self._chart_sync = FigureSync(self.chart)
             self.children = (*self.children, self.chart)
         else:
             with self.chart.batch_update():
                 self.chart.data[0].update(x=xs, y=ys, text=labels)
+            if self._chart_sync is not None:
+                self._chart_sync.changed()
+
+    def prepare_display(self) -> None:
+        """Make a view of the chart about to be created draw its current state."""
+        if self._chart_sync is not None:
+            self._chart_sync.redisplayed()
 
 
 class ExportPanel(widgets.VBox):  # type: ignore[misc]
@@ -129,7 +140,8 @@ class ExportPanel(widgets.VBox):  # type: ignore[misc]
         target = export_path(path)
         write_text_atomic(target, text)
         self.link.value = (
-            f"<span style='font-size:11px'>Wrote <code>{target}</code> ({human_bytes(len(text.encode()))}). "
+            f"<span style='font-size:11px'>Wrote <code>{html.escape(str(target))}</code> "
+            f"({human_bytes(len(text.encode()))}). "
             f"{download_link_html(target.name, text)}</span>"
         )
         return str(target)

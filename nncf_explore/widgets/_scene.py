@@ -20,7 +20,7 @@ from nncf_explore.widgets._layered import Layout, Point
 from nncf_explore.widgets._points import PointIndex
 
 GL_ABOVE = 1500
-"""Above this many visible items the traces are WebGL (``scattergl``); SVG zoom gets slow past it."""
+"""Graphs of more nodes draw in WebGL (``scattergl``): SVG zoom gets slow past this many items."""
 MARKER_OFFSET = 0.35
 """How far along its edge's end segment a quantizer marker sits, from the end it belongs to.
 
@@ -55,8 +55,13 @@ class Scene:
 
     @property
     def trace_type(self) -> str:
-        """``scattergl`` for big views, ``scatter`` otherwise."""
-        return "scattergl" if len(self.view.items) > GL_ABOVE else "scatter"
+        """``scattergl`` for big graphs, ``scatter`` otherwise.
+
+        Decided by the whole graph, not by what is visible, so that expanding and
+        collapsing modules never changes the type (hence the list) of the figure's
+        traces: they are only ever updated in place.
+        """
+        return "scattergl" if len(self.graph) > GL_ABOVE else "scatter"
 
 
 def build_scene(

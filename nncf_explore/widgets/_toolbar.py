@@ -5,6 +5,7 @@ Bars hold controls and call back into the Explorer; they keep no state of their 
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from typing import Literal
 
@@ -113,4 +114,4 @@ class HistoryBar(widgets.HBox):  # type: ignore[misc]
         """Enable the buttons that can act and show ``label``."""
         self.undo.disabled = not can_undo
         self.redo.disabled = not can_redo
-        self.label.value = f"<span style='font-size:11px;color:#555'>{label}</span>"
+        self.label.value = f"<span style='font-size:11px;color:#555'>{html.escape(label)}</span>"

@@ -165,6 +165,12 @@ class Explorer(widgets.VBox):  # type: ignore[misc]
         self._refresh_stats()
         self._refresh_history()
 
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        # Displaying again creates new views: they must draw the figures as they are now.
+        self.graph_view.prepare_display()
+        self.metric_panel.prepare_display()
+        return super()._repr_mimebundle_(**kwargs)
+
     # -- what the session holds ---------------------------------------------------
     @property
     def config(self) -> NNCFConfig:

@@ -5,6 +5,11 @@ layout, fetched from the layout cache when seen before).  A new quantizer
 setup only recolours: node colours, activation marker colours/symbols and
 hover texts change inside one ``fig.batch_update()``; positions never move.
 
+The figure's list of traces is fixed when it is built (their type follows the
+graph's size, not the view's) and every change updates those traces in place,
+so a front end that draws late never meets added or deleted traces; and until
+it has drawn, :class:`~._ui.FigureSync` keeps the state it will draw current.
+
 Examples:
     A ``GraphView`` is normally built by :class:`~nncf_explore.widgets.explorer.Explorer`::
 
@@ -14,6 +19,7 @@ Examples:
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -45,7 +51,7 @@ from nncf_explore.widgets._styles import (
     selection_style,
     styles,
 )
-from nncf_explore.widgets._ui import button
+from nncf_explore.widgets._ui import FigureSync, button
 
 SelectCallback = Callable[[int | None], None]
 ErrorCallback = Callable[[BaseException], None]
@@ -88,6 +94,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
         # The figure's own element is plotly's ``.js-plotly-plot``; a wrapper carries
         # ``nxe-graph`` so that ``.nxe-graph .js-plotly-plot`` finds the plot.
         self.figure.add_class("nxe-graph-figure")
+        self._sync = FigureSync(self.figure)
         self.canvas = widgets.Box([self.figure])
         self.canvas.add_class("nxe-graph")
         self._connect_clicks()
@@ -109,6 +116,14 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
         toolbar.add_class("nxe-graph-toolbar")
         super().__init__([toolbar, self.canvas])
         self._update_status()
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        self.prepare_display()
+        return super()._repr_mimebundle_(**kwargs)
+
+    def prepare_display(self) -> None:
+        """Make a view about to be created draw the current figure (call when displaying again)."""
+        self._sync.redisplayed()
 
     # -- events -------------------------------------------------------------------
     def on_select(self, callback: SelectCallback) -> None:
@@ -167,24 +182,18 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
         scene = self._scene(expanded, self.state.index)
         style = styles(scene, self.state)
         data = figure_data(scene, style, *self._selection_keys(scene))
-        same_kind = scene.trace_type == self.scene.trace_type
         with self.figure.batch_update():
-            if same_kind:
-                for trace, new in zip(self.figure.data, data, strict=False):
-                    trace.update({k: v for k, v in new.items() if k != "type"})
-            else:
-                self.figure.data = []
-                self.figure.add_traces(data)
+            for trace, new in zip(self.figure.data, data, strict=True):
+                trace.update({k: v for k, v in new.items() if k != "type"})
             self.figure.layout.xaxis.range = x_window(scene)
             self.figure.layout.yaxis.range = y_window(scene, self._key(scene, centre))
+        self._sync.changed()
         self.expanded, self.scene, self.styles = expanded, scene, style
-        if not same_kind:
-            self._connect_clicks()
         self._update_status()
 
     def _update_status(self) -> None:
         layout = self.scene.layout
-        note = f" ({layout.note})" if layout.note else ""
+        note = f" ({html.escape(layout.note)})" if layout.note else ""
         self.status.value = (
             f"<span style='font-size:11px;color:#555'>{len(self.scene.view.items)} items shown for "
             f"{len(self.graph)} nodes, layout: {layout.engine}{note}</span>"
@@ -201,6 +210,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
         with self.figure.batch_update():
             self.figure.data[TRACE_NODES].update(self.styles.node_update())
             self.figure.data[TRACE_ACTIVATIONS].update(self.styles.marker_update())
+        self._sync.changed()
 
     # -- selection ----------------------------------------------------------------
     @staticmethod
@@ -214,6 +224,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
         with self.figure.batch_update():
             for i, update in selection_style(self.scene, *self._selection_keys(self.scene)).items():
                 self.figure.data[i].update(update)
+        self._sync.changed()
 
     def select(self, node_id: int | None) -> None:
         """Ring ``node_id`` (or the module showing it) and highlight its edges; no callbacks."""
@@ -232,6 +243,7 @@ class GraphView(widgets.VBox):  # type: ignore[misc]
             self.show(opened, centre=node_id)
         else:
             self.figure.layout.yaxis.range = y_window(self.scene, self._key(self.scene, node_id))
+            self._sync.changed()
 
     def collapse_selected(self) -> None:
         """Close the innermost open module around the selected node."""

@@ -13,7 +13,8 @@ target device allows only some bit widths (with a button switching
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import html
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from typing import Any
 
@@ -159,19 +160,23 @@ class QuantizerRow(widgets.VBox):  # type: ignore[misc]
         self._sync_notes(point, allowed, context)
 
     def _sync_notes(self, point: QuantizationPoint, allowed: AllowedBits, context: PanelContext) -> None:
+        # Quantizer ids, names and reasons come from the user's model: escaped, since
+        # a module may be registered under any string (even ``<img onerror=...>``).
         notes = [
-            f"<code style='font-size:10px;word-break:break-all'>{self.qid}</code><br>{point.spec.label()}"
+            f"<code style='font-size:10px;word-break:break-all'>{html.escape(self.qid)}</code><br>"
+            f"{html.escape(point.spec.label())}"
         ]
         members = [q for q in context.state.index.group_of.get(self.qid, ()) if q != self.qid]
         if members:
             notes.append(
-                f"<div class='nxe-unified-note'>Shares one scale with {', '.join(members)} "
+                f"<div class='nxe-unified-note'>Shares one scale with {html.escape(', '.join(members))} "
                 f"(unified scale group {point.unified_group}): NNCF gives them a single quantizer, "
                 "so they change together.</div>"
             )
         restricted = allowed.reason is not None
-        if restricted:
-            notes.append(f"<div class='nxe-bits-reason' style='color:#8a5a00'>{allowed.reason}</div>")
+        if allowed.reason is not None:
+            reason = html.escape(allowed.reason)
+            notes.append(f"<div class='nxe-bits-reason' style='color:#8a5a00'>{reason}</div>")
         self.notes.value = "<div style='font-size:11px;line-height:1.3'>" + "".join(notes) + "</div>"
         offer_switch = restricted and context.target_device != TRIAL_DEVICE
         self.children = (
@@ -192,6 +197,10 @@ class NodePanel(widgets.VBox):  # type: ignore[misc]
         self._emit = emit
         self.node: Node | None = None
         self.rows: list[QuantizerRow] = []
+        # Rows are pooled per kind and rebound to another quantizer on each
+        # selection: widgets live until closed, so building rows per click would
+        # grow the kernel (and the front end) by ~40 widgets a click, forever.
+        self._pool: dict[str, list[QuantizerRow]] = {"weight": [], "act": []}
         self.title = css(widgets.HTML(_NOTHING_SELECTED), "nxe-node-title")
         self.details = css(widgets.HTML(), "nxe-node-details")
         self.note = css(widgets.HTML(), "nxe-node-note")
@@ -208,6 +217,21 @@ class NodePanel(widgets.VBox):  # type: ignore[misc]
         """Rows of the activation quantizers attached to or feeding the node."""
         return [r for r in self.rows if r.kind == "act"]
 
+    def _bind_rows(self, qids: list[str], weights: Container[str]) -> list[QuantizerRow]:
+        """One row per quantizer of ``qids``, taken from the pool (grown only when it runs short)."""
+        used = {"weight": 0, "act": 0}
+        rows = []
+        for qid in qids:
+            kind = "weight" if qid in weights else "act"
+            pool = self._pool[kind]
+            if used[kind] == len(pool):
+                pool.append(QuantizerRow(qid, kind, self._emit))
+            row = pool[used[kind]]
+            used[kind] += 1
+            row.qid = qid
+            rows.append(row)
+        return rows
+
     def show(self, node: Node | None, context: PanelContext) -> None:
         """Show ``node`` (None: nothing selected) in ``context``'s state."""
         if node is None:
@@ -220,15 +244,13 @@ class NodePanel(widgets.VBox):  # type: ignore[misc]
             self.node = node
             self.title.value = node_title_html(node)
             self.details.value = node_details_html(context.graph, node)
-            self.rows = [
-                QuantizerRow(q, "weight" if q in context.state.index.weights else "act", self._emit)
-                for q in qids
-            ]
+            self.rows = self._bind_rows(qids, context.state.index.weights)
         for row in self.rows:
             row.sync(node, context)
         # Controls first: the attribute table can be long.
         if qids:
             self.children = (self.title, *self.rows, self.details)
         else:
-            self.note.value = f"<div style='color:#555'>{context.reason(node) or default_reason(node)}</div>"
+            reason = context.reason(node) or default_reason(node)
+            self.note.value = f"<div style='color:#555'>{html.escape(reason)}</div>"
             self.children = (self.title, self.note, self.details)

@@ -4,7 +4,8 @@ Opens a notebook with an Explorer on a small CNN, runs it, clicks a node in the
 plot, switches its weight quantizer off, sets another node to 4 bits through the
 panel, checks that the JSON panel changed, then runs a cell that reports the
 kernel's state (config, compressed model, export) and checks it.  The
-screenshot goes to docs/assets/explorer.png for the user guide.
+screenshot goes to build/screenshots/explorer.png; ``make docs-screenshot`` copies it
+to docs/assets/explorer.png for the user guide.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -86,24 +88,20 @@ def _write_settings(base: Path) -> None:
         (target / f"{name}.jupyterlab-settings").write_text(json.dumps(body))
 
 
-@pytest.fixture
-def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+@contextmanager
+def serve_lab(root: Path, env_extra: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``jupyter lab`` on ``root`` (private config, settings and runtime dirs) and yield its port."""
     if not Path(CHROMIUM).exists():
         pytest.fail(f"chromium is not installed at {CHROMIUM}; `make test` installs it with apt-get")
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(SETUP_CELL), nbformat.v4.new_code_cell(REPORT_CELL)]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "explorer.ipynb")
-    _write_settings(tmp_path / "settings")
+    _write_settings(root / "settings")
     port = _free_port()
     env = dict(
         os.environ,
-        NXE_STATE=str(tmp_path / "state.jsonl"),
-        NXE_EXPORT=str(tmp_path / "exported.json"),
-        JUPYTER_CONFIG_DIR=str(tmp_path / "cfg"),
-        JUPYTER_RUNTIME_DIR=str(tmp_path / "rt"),
-        JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
-        JUPYTERLAB_WORKSPACES_DIR=str(tmp_path / "ws"),
+        **(env_extra or {}),
+        JUPYTER_CONFIG_DIR=str(root / "cfg"),
+        JUPYTER_RUNTIME_DIR=str(root / "rt"),
+        JUPYTERLAB_SETTINGS_DIR=str(root / "settings"),
+        JUPYTERLAB_WORKSPACES_DIR=str(root / "ws"),
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",
     )
     jupyter = Path(sys.executable).parent / "jupyter"
@@ -114,20 +112,20 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
         f"--port={port}",
         f"--IdentityProvider.token={TOKEN}",
         "--ServerApp.ip=127.0.0.1",
-        f"--ServerApp.root_dir={tmp_path}",
+        f"--ServerApp.root_dir={root}",
         "--LabApp.expose_app_in_browser=True",
     ]
     if os.geteuid() == 0:
         command.append("--allow-root")
-    log = open(tmp_path / "lab.log", "w")  # noqa: SIM115 (closed in teardown)
+    log = open(root / "lab.log", "w")  # noqa: SIM115 (closed in teardown)
     server = subprocess.Popen(
-        command, cwd=tmp_path, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+        command, cwd=root, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
     )
     try:
         deadline = time.time() + 90
         while True:
             if server.poll() is not None:
-                pytest.fail(f"jupyter lab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+                pytest.fail(f"jupyter lab exited: {(root / 'lab.log').read_text()[-2000:]}")
             try:
                 urllib.request.urlopen(f"http://127.0.0.1:{port}/api/status?token={TOKEN}", timeout=2)
                 break
@@ -135,12 +133,7 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
                 if time.time() > deadline:
                     pytest.fail("jupyter lab did not answer within 90 s")
                 time.sleep(0.5)
-        yield {
-            "port": port,
-            "dir": tmp_path,
-            "state": tmp_path / "state.jsonl",
-            "export": tmp_path / "exported.json",
-        }
+        yield port
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         try:
@@ -148,6 +141,22 @@ def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
         except subprocess.TimeoutExpired:
             os.killpg(server.pid, signal.SIGKILL)
         log.close()
+
+
+@pytest.fixture
+def lab(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    notebook = nbformat.v4.new_notebook()
+    notebook.cells = [nbformat.v4.new_code_cell(SETUP_CELL), nbformat.v4.new_code_cell(REPORT_CELL)]
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(notebook, tmp_path / "explorer.ipynb")
+    env = {"NXE_STATE": str(tmp_path / "state.jsonl"), "NXE_EXPORT": str(tmp_path / "exported.json")}
+    with serve_lab(tmp_path, env) as port:
+        yield {
+            "port": port,
+            "dir": tmp_path,
+            "state": tmp_path / "state.jsonl",
+            "export": tmp_path / "exported.json",
+        }
 
 
 def _states(path: Path, count: int, timeout: float = 60) -> list[dict[str, Any]]:
@@ -251,7 +260,8 @@ def test_explorer_in_jupyterlab(lab: dict[str, Any]) -> None:
             json_after = page.locator(".nxe-json").first.inner_text()
             assert json_after != json_before
             page.wait_for_timeout(500)
-            shot = ROOT / "docs" / "assets" / "explorer.png"
+            # Into the gitignored build folder: `make docs-screenshot` copies it over the docs' image.
+            shot = ROOT / "build" / "screenshots" / "explorer.png"
             shot.parent.mkdir(parents=True, exist_ok=True)
             page.locator(".nxe-explorer").first.screenshot(path=str(shot))
 

@@ -118,6 +118,44 @@ class DigitsNet(nn.Module):
         return self.fc(torch.flatten(F.adaptive_avg_pool2d(x, 1), 1))
 
 
+class _Block(nn.Module):
+    """A ResNet basic block: two 3x3 convolutions and a shortcut (1x1 convolution when the shape changes)."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or cin != cout:
+            self.shortcut = nn.Sequential(nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        out = self.bn2(self.conv2(out))
+        return torch.relu(out + self.shortcut(x))
+
+
+class DigitsResNet(nn.Module):
+    """The deeper model of notebook 02: a stem and three residual blocks (9 weighted layers, 78k parameters)."""
+
+    def __init__(self, width: int = 16) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(
+            nn.Conv2d(1, width, 3, padding=1, bias=False), nn.BatchNorm2d(width), nn.ReLU()
+        )
+        self.layer1 = _Block(width, width)
+        self.layer2 = _Block(width, 2 * width, stride=2)
+        self.layer3 = _Block(2 * width, 4 * width, stride=2)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(4 * width, 10)
+
+    def forward(self, x: Tensor) -> Tensor:
+        x = self.layer3(self.layer2(self.layer1(self.stem(x))))
+        return self.fc(torch.flatten(self.pool(x), 1))
+
+
 @contextlib.contextmanager
 def one_thread() -> Iterator[None]:
     """Run on one thread: for 8×8 images, thread hand-offs cost more than they save (10× on a busy machine)."""
@@ -163,6 +201,21 @@ def _fp32_state() -> dict[str, Tensor]:
     model = DigitsNet()
     _train(model, FP32_EPOCHS, lr=1e-2)
     return copy.deepcopy(model.state_dict())
+
+
+@functools.cache
+def _resnet_state() -> dict[str, Tensor]:
+    torch.manual_seed(SEED)
+    model = DigitsResNet()
+    _train(model, FP32_EPOCHS, lr=3e-3)
+    return copy.deepcopy(model.state_dict())
+
+
+def trained_resnet() -> DigitsResNet:
+    """A fresh DigitsResNet with trained FP32 weights, in eval mode (training runs once per process)."""
+    model = DigitsResNet()
+    model.load_state_dict(_resnet_state())
+    return model.eval()
 
 
 def trained_fp32() -> DigitsNet:

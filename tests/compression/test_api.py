@@ -313,7 +313,7 @@ def test_load_state_strips_ddp_prefixes_and_is_strict_on_resume(trained_w4a8) ->
         ),
         (
             {"builder_state": {"quantization": {"version": 1, "quantizer_setup": {"points": [{}]}}}},
-            r"quantizer_setup is malformed \(KeyError: 'kind'\)",
+            r"quantizer_setup.points\[0\].kind: missing; pass the compression_state exactly as",
         ),
     ],
 )
@@ -328,7 +328,9 @@ def test_compression_state_of_another_model_names_the_missing_node(trained_w4a8)
     point = state["builder_state"]["quantization"]["quantizer_setup"]["points"][0]
     point["target_node"] = "DigitsNet/Conv2d[conv9]/conv2d_0"
     with pytest.raises(
-        ConfigError, match=r"e.g. 'DigitsNet/Conv2d\[conv9\]/conv2d_0'; did you mean 'DigitsNet/Conv2d\[conv"
+        ConfigError,
+        match=r"points\[0\].target_node: this model's graph has no node 'DigitsNet/Conv2d\[conv9\]/conv2d_0'; "
+        r"did you mean 'DigitsNet/Conv2d\[conv",
     ):
         quiet_create(digits.DigitsNet(), digits.quantization_config(4, 8), compression_state=state)
 
@@ -356,6 +358,36 @@ def test_dump_graphs_false_writes_nothing(tmp_path, monkeypatch) -> None:
     assert list(tmp_path.iterdir()) == []
 
 
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"compression": [{"algorithm": "rb_sparsity"}]}, "'rb_sparsity' is valid NNCF but not implemented"),
+        (
+            {"target_device": "TRIAL", "compression": {"algorithm": "quantization", "weights": {"bits": 9}}},
+            "compression.weights.bits: 9 bits is out of range",
+        ),
+    ],
+    ids=["unsupported_algorithm", "bits_out_of_range"],
+)
+def test_a_refused_config_writes_nothing(tmp_path, change, message) -> None:
+    config = {**digits.quantization_config(), "log_dir": str(tmp_path / "logs"), **change}
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(ConfigError, match=message):
+        create_compressed_model(digits.DigitsNet(), config)
+    assert list((tmp_path / "logs").iterdir()) == []
+
+
+def test_a_refused_compression_state_writes_nothing(tmp_path, trained_w4a8) -> None:
+    ctrl, _ = trained_w4a8
+    state = copy.deepcopy(ctrl.get_compression_state())
+    state["builder_state"]["quantization"]["quantizer_setup"]["points"][0]["kind"] = "junk"
+    config = {**digits.quantization_config(4, 8), "log_dir": str(tmp_path / "logs")}
+    (tmp_path / "logs").mkdir()
+    with pytest.raises(ConfigError, match=r"points\[0\]\.kind: 'junk' is not one of"):
+        create_compressed_model(digits.DigitsNet(), config, compression_state=state)
+    assert list((tmp_path / "logs").iterdir()) == []
+
+
 # -- 8. staged quantization -------------------------------------------------------------------------------
 def test_staged_quantization_moves_through_the_stages_and_its_state_round_trips() -> None:
     params = {"activations_quant_start_epoch": 1, "weights_quant_start_epoch": 2}
@@ -365,8 +397,8 @@ def test_staged_quantization_moves_through_the_stages_and_its_state_round_trips(
 
     def enabled() -> tuple[set[bool], set[bool]]:
         return (
-            {quantizer.is_enabled for quantizer in ctrl.non_weight_quantizers.values()},
-            {quantizer.is_enabled for quantizer in ctrl.weight_quantizers.values()},
+            {info.quantizer_module_ref.is_enabled for info in ctrl.non_weight_quantizers.values()},
+            {info.quantizer_module_ref.is_enabled for info in ctrl.weight_quantizers.values()},
         )
 
     seen = [(ctrl.compression_stage(), enabled())]

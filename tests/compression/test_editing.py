@@ -82,7 +82,7 @@ def test_switching_to_trial_then_changing_bits_and_mode(session: EditSession) ->
     session.apply(session.setup.replace_point(CONV1_W, spec={"bits": 4}))
     session.apply(session.setup.replace_point(RELU1, spec={"mode": "asymmetric"}))
     assert session.setup.get(CONV1_W).spec.bits == 4 and session.setup.get(RELU1).spec.mode == "asymmetric"
-    assert session.controller.weight_quantizers[CONV1_W].num_bits == 4
+    assert session.controller.weight_quantizers[CONV1_W].quantizer_module_ref.num_bits == 4
     config = session.config_json()
     assert config["compression"]["initializer"]["precision"]["bitwidth_per_scope"] == [[4, CONV1_W]]
     assert config["compression"]["scope_overrides"]["activations"] == {RELU1: {"mode": "asymmetric"}}

@@ -30,11 +30,13 @@ ort = pytest.importorskip("onnxruntime")
 
 
 def create(model: nn.Module, config: dict[str, Any], loader: Any) -> tuple[Any, nn.Module]:
+    """``loader=None``: no init data (an empty loader is refused)."""
+    nncf_config = NNCFConfig.from_dict(config)
+    if loader is not None:
+        nncf_config = register_default_init_args(nncf_config, loader)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        return create_compressed_model(
-            model, register_default_init_args(NNCFConfig.from_dict(config), loader), dump_graphs=False
-        )
+        return create_compressed_model(model, nncf_config, dump_graphs=False)
 
 
 @pytest.fixture(scope="module")
@@ -80,9 +82,10 @@ def last_quantizer_tolerance(ctrl: Any, model: nn.Module) -> float:
     / range)``), which moves each logit by at most ``step * max_j sum_i |W_q[j, i]|``.
     """
     qid = next(qid for qid in ctrl.non_weight_quantizers if "avg_pool" in qid)
-    step = grid_params(ctrl.non_weight_quantizers[qid])[0].max().item()
+    step = grid_params(ctrl.non_weight_quantizers[qid].quantizer_module_ref)[0].max().item()
     with torch.no_grad():
-        weight = ctrl.weight_quantizers[next(q for q in ctrl.weight_quantizers if "Linear[fc]" in q)]
+        fc = next(q for q in ctrl.weight_quantizers if "Linear[fc]" in q)
+        weight = ctrl.weight_quantizers[fc].quantizer_module_ref
         row_norm = weight(model.fc.weight).abs().sum(dim=1).max().item()
     return step * row_norm
 
@@ -185,7 +188,7 @@ def test_stripped_model_is_independent_of_the_compressed_one(four_bit) -> None:
     stripped = ctrl.strip()
     with torch.no_grad():
         expected = stripped(x)
-        quantizer = next(iter(ctrl.weight_quantizers.values()))
+        quantizer = next(iter(ctrl.weight_quantizers.values())).quantizer_module_ref
         saved = quantizer.scale.clone()
         quantizer.scale.mul_(0.5)
         try:
@@ -199,7 +202,7 @@ def test_stripped_model_is_independent_of_the_compressed_one(four_bit) -> None:
 def test_keyword_inputs_export_and_strip(tmp_path) -> None:
     info = [{"sample_size": [2, 4]}, {"sample_size": [2, 3], "keyword": "scale"}]
     ctrl, q = create(
-        models.KeywordModel().eval(), {"input_info": info, "compression": {"algorithm": "quantization"}}, []
+        models.KeywordModel().eval(), {"input_info": info, "compression": {"algorithm": "quantization"}}, None
     )
     ctrl.export_model(tmp_path / "keyword.onnx")
     session = ort.InferenceSession(str(tmp_path / "keyword.onnx"), providers=["CPUExecutionProvider"])
@@ -218,7 +221,9 @@ def test_keyword_inputs_export_and_strip(tmp_path) -> None:
 def attention_export(tmp_path: Any) -> tuple[Any, int, list[warnings.WarningMessage]]:
     info = [{"sample_size": [1, 8, 16]}, {"sample_size": [1, 12, 16]}]
     ctrl, _ = create(
-        models.CrossAttention().eval(), {"input_info": info, "compression": {"algorithm": "quantization"}}, []
+        models.CrossAttention().eval(),
+        {"input_info": info, "compression": {"algorithm": "quantization"}},
+        None,
     )
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -13,16 +13,28 @@ from nncf_explore.config.spec import ArrayOf, Field, MapOf, Obj, OneOf, Spec, Ta
 _TEXT = st.text(st.characters(exclude_categories=("Cs",)), max_size=8)
 
 
+# Random text holding "{re}" would be a random regex, which is rarely a valid one.
+_PLAIN_SCOPE = _TEXT.filter(lambda text: "{re}" not in text)
+
+
+def _key_getter(key: str) -> Any:
+    return lambda item: item.get(key) if isinstance(item, dict) else None
+
+
 def from_spec(spec: Spec) -> st.SearchStrategy[Any]:
     """Values that the validator must accept for ``spec``."""
     if isinstance(spec, Field):
         return _field(spec)
     if isinstance(spec, ArrayOf):
-        return st.lists(from_spec(spec.items), min_size=spec.min_items, max_size=max(spec.min_items, 2))
+        unique = {"unique_by": _key_getter(spec.unique_by)} if spec.unique_by else {}
+        return st.lists(
+            from_spec(spec.items), min_size=spec.min_items, max_size=max(spec.min_items, 2), **unique
+        )
     if isinstance(spec, TupleOf):
         return st.tuples(*(from_spec(item) for item in spec.items)).map(list)
     if isinstance(spec, MapOf):
-        return st.dictionaries(_TEXT, from_spec(spec.values), max_size=2)
+        keys = _PLAIN_SCOPE if spec.key_name == "scope" else _TEXT
+        return st.dictionaries(keys, from_spec(spec.values), max_size=2)
     if isinstance(spec, OneOf):
         return st.one_of(*(from_spec(option) for option in spec.options))
     if isinstance(spec, Tagged):
@@ -36,7 +48,7 @@ def _field(spec: Field) -> st.SearchStrategy[Any]:
     if spec.type == "boolean":
         return st.booleans()
     if spec.type == "string":
-        return _TEXT
+        return _PLAIN_SCOPE if spec.syntax else _TEXT
     low = spec.minimum if spec.minimum is not None else -1e6
     high = spec.maximum if spec.maximum is not None else 1e6
     integers = st.integers(int(low), int(high))

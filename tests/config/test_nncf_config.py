@@ -89,7 +89,11 @@ def test_to_json_is_atomic_and_keeps_permissions(tmp_path: Path) -> None:
 
 def test_to_json_new_file_is_world_readable_and_ends_with_newline(tmp_path: Path) -> None:
     path = tmp_path / "new.json"
-    NNCFConfig.from_dict({"log_dir": "x"}).to_json(path)
+    old_umask = os.umask(0o022)  # the mode follows the umask (tests/test_files.py tries others)
+    try:
+        NNCFConfig.from_dict({"log_dir": "x"}).to_json(path)
+    finally:
+        os.umask(old_umask)
     assert stat.S_IMODE(path.stat().st_mode) == 0o644
     assert path.read_text() == '{\n  "log_dir": "x"\n}\n'
 

@@ -13,8 +13,7 @@ from nncf_explore.errors import TraceError
 from nncf_explore.graph import Graph, OpCategory, nncf_model_input, normalize_node_name, trace_model
 from nncf_explore.graph.tracking import OpTracker
 from tests import models
-
-GOLDEN = Path(__file__).resolve().parents[3] / "shared" / "reference" / "nncf-golden" / "resnet18.json"
+from tests.data import NNCF_RESNET18_GOLDEN
 
 
 class _Recorder(OpTracker):
@@ -40,7 +39,7 @@ def names(g: Graph) -> list[str]:
 
 
 def test_resnet18_matches_nncf_golden_node_list() -> None:
-    golden = json.loads(GOLDEN.read_text())["original_graph_nodes"]
+    golden = json.loads(NNCF_RESNET18_GOLDEN.read_text())["original_graph_nodes"]
     g = trace_model(models.resnet18(), {"sample_size": [1, 3, 224, 224]})
     g.lint()
     assert [(n.name, n.op) for n in g.nodes] == [(normalize_node_name(x["name"]), x["type"]) for x in golden]

@@ -246,19 +246,57 @@ def test_clicking_a_collapsed_module_expands_it(big_graph: Graph) -> None:
     assert inner not in view.scene.view.keys and explorer.error.message.value == ""
 
 
-def test_expand_all_switches_to_webgl_and_clicks_keep_working() -> None:
+def test_the_figure_keeps_its_traces_through_expand_collapse_and_edits() -> None:
+    # A front end that draws late must never meet added or deleted traces: the
+    # trace list is fixed at construction, and only updated in place.
     graph = synthetic_graph(GL_ABOVE + 100, blocks_per_stage=32)
     explorer = Explorer(FakeSession(graph), layout_engine="layered")
     view = explorer.graph_view
-    assert view.figure.data[TRACE_NODES].type == "scatter"
+    traces = list(view.figure.data)
+    assert view.figure.data[TRACE_NODES].type == "scattergl"  # chosen by the graph's size
+    sent: list[str] = []
+    view.figure.observe(
+        lambda c: sent.append(c["name"]) if c["new"] else None,
+        names=["_py2js_addTraces", "_py2js_deleteTraces", "_py2js_moveTraces"],
+    )
     view.expand_all_button.click()
-    assert len(view.scene.view.items) == len(graph) and view.figure.data[TRACE_NODES].type == "scattergl"
-    click(explorer, TRACE_NODES, 5)  # handlers are re-registered on the new traces
+    assert len(view.scene.view.items) == len(graph)
+    click(explorer, TRACE_NODES, 5)
     assert explorer.selected == 5
+    explorer.node_panel.rows[0].toggle.value = False
+    explorer.search("re:conv1")
     view.collapse_all_button.click()
-    assert view.figure.data[TRACE_NODES].type == "scatter"
+    explorer.undo()
     click(explorer, TRACE_NODES, 0)
     assert explorer.selected == 0 and explorer.error.message.value == ""
+    assert [id(t) for t in view.figure.data] == [id(t) for t in traces] and sent == []
+
+
+def test_edits_before_the_first_draw_reach_the_state_a_front_end_will_draw(
+    explorer: Explorer,
+) -> None:
+    figure = explorer.graph_view.figure
+    explorer.select(CONV1)
+    explorer.node_panel.weight_row.toggle.value = False
+    explorer.search("layer4")
+    explorer.graph_view.show(frozenset())
+    # What a view created now would draw: the synced state, not the messages it missed.
+    drawn = {t["name"]: t for t in figure._widget_data}
+    now = {t.name: t for t in figure.data}
+    assert list(drawn) == list(now)
+    for name in ("nodes", "matches", "selected", "activation quantizers"):
+        assert list(drawn[name]["x"]) == list(now[name].x), name
+    assert list(drawn["nodes"]["marker"]["color"]) == list(now["nodes"].marker.color)
+    assert figure._widget_layout["yaxis"]["range"] == list(figure.layout.yaxis.range)
+    # Once the front end reports its first draw, updates go by message only.
+    figure._js2py_layoutDelta = {"layout_delta": {}, "layout_edit_id": figure._last_layout_edit_id}
+    before = figure._widget_data
+    explorer.search("layer3")
+    assert figure._widget_data is before
+    explorer._repr_mimebundle_()  # displayed again: a new view will draw the current state
+    assert list({t["name"]: t for t in figure._widget_data}["matches"]["x"]) == list(
+        {t.name: t for t in figure.data}["matches"].x
+    )
 
 
 def test_export_writes_atomically_and_offers_a_download(

@@ -5,15 +5,18 @@ with the preset's mode), then ``scope_overrides``, then
 ``initializer.precision.bitwidth_per_scope``.  Patterns are node names,
 quantizer ids (``<node>|WEIGHT``, ``<node>|OUTPUT``, ``<node>|INPUT<port>``) or
 ``{re}`` regexes; NNCF's ``NNCFConv2d``-style names match our ``Conv2d`` ones.
+Scope entries are checked against the graph in :mod:`.scope_checks`.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 from nncf_explore.compression.quantization.placement import place_activation_quantizers
-from nncf_explore.compression.quantization.settings import QuantizationSettings, check_bits, resolve_settings
+from nncf_explore.compression.quantization.point_constraints import check_point
+from nncf_explore.compression.quantization.scope_checks import check_empty_target_scopes, validate_scopes
+from nncf_explore.compression.quantization.settings import QuantizationSettings, resolve_settings
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.compression.quantization.weights import place_weight_quantizers
 from nncf_explore.errors import ConfigError, did_you_mean
@@ -46,7 +49,10 @@ def _apply_bitwidths(
                 f"quantizer{did_you_mean(scope, [p.id for p in points])}. Entries are quantizer ids such "
                 "as '<node>|WEIGHT' or '<node>|OUTPUT'; the Explorer lists them"
             )
-        points[index] = points[index].respec(bits=bits)
+        group = points[index].unified_group
+        for i, p in enumerate(points):  # one quantizer: a width given to one member is the group's
+            if i == index or (group is not None and p.unified_group == group):
+                points[i] = p.respec(bits=bits)
     return points
 
 
@@ -66,63 +72,6 @@ def _unify_groups(points: list[QuantizationPoint]) -> list[QuantizationPoint]:
             else:
                 out[i] = points[i].replace(unified_group=None)
     return out
-
-
-def _listed(value: Any) -> list[str]:
-    return [] if value is None else [value] if isinstance(value, str) else list(value)
-
-
-def _scope_entries(
-    config: Mapping[str, Any], section: Mapping[str, Any]
-) -> Iterable[tuple[str, str, bool, bool]]:
-    """``(where, entry, is_top_level, validate)`` for every scope entry of the config."""
-    section_validates = section.get("validate_scopes", True) is not False
-    for key in ("ignored_scopes", "target_scopes"):
-        for entry in _listed(config.get(key)):
-            yield key, entry, True, section_validates
-        for entry in _listed(section.get(key)):
-            yield f"compression.{key}", entry, False, section_validates
-        for group in ("weights", "activations"):
-            validates = section.get(group, {}).get("validate_scopes", section_validates) is not False
-            for entry in _listed(section.get(group, {}).get(key)):
-                yield f"compression.{group}.{key}", entry, False, validates
-    for group in ("weights", "activations"):
-        for entry in section.get("scope_overrides", {}).get(group, {}):
-            yield f"compression.scope_overrides.{group}", entry, False, section_validates
-
-
-def validate_scopes(
-    graph: Graph, points: list[QuantizationPoint], config: Mapping[str, Any], section: Mapping[str, Any]
-) -> None:
-    """NNCF's ``validate_scopes``: every scope entry must match something.
-
-    Top-level entries may name a node or a module scope (``Net/Conv2d[conv1]``),
-    as NNCF matched them against modules; algorithm-level entries name nodes or
-    quantizer ids, which is what placement matches them against.
-
-    Raises:
-        ConfigError: Naming the entry, where it is, and the closest names.
-    """
-    names = [n.name for n in graph.nodes] + [p.id for p in points]
-    scopes = sorted({n.scope for n in graph.nodes})
-    for where, entry, top_level, validate in _scope_entries(config, section):
-        if not validate:
-            continue
-        candidates = names + scopes if top_level else names
-        if any(matches_pattern(entry, name) for name in candidates):
-            continue
-        hint = did_you_mean(normalize_node_name(entry), candidates) or "."
-        module_note = (
-            ""
-            if top_level or not any(matches_pattern(entry, s) for s in scopes)
-            else f" {entry!r} is a module scope: here entries name nodes, so use '{{re}}{entry}/' for the "
-            "module's ops, or move it to the top-level ignored_scopes (weights only, as in NNCF)."
-        )
-        raise ConfigError(
-            f"{where}: no match has been found among the model operations for {entry!r}{hint}{module_note} "
-            "Names follow NNCF's scheme '{scope}/{op}_{call_order}' (see original_graph.dot or the "
-            "Explorer); prefix an entry with '{re}' for a regex, or set validate_scopes: false"
-        )
 
 
 def build_quantizer_setup(
@@ -145,7 +94,7 @@ def build_quantizer_setup(
     settings = resolve_settings(config, section)
     weights = place_weight_quantizers(graph, settings)
     activations = place_activation_quantizers(graph, settings)
-    validate_scopes(graph, weights + activations, config, section)
+    validate_scopes(graph, weights + activations, config, section, settings)
     # Our extension: an entry naming a quantizer id ("<node>|OUTPUT") removes just that quantizer.
     by_id = [entry for entry in settings.activations.ignored_scopes if "|" in entry]
     activations = [p for p in activations if not matches_any(by_id, p.id)]
@@ -153,5 +102,6 @@ def build_quantizer_setup(
     activations = [_override(p, settings.activation_overrides) for p in activations]
     points = _unify_groups(_apply_bitwidths(weights + activations, settings))
     for p in points:
-        check_bits(p.spec.bits, settings, f"quantizer {p.id!r}")
+        check_point(p, graph, settings)  # per point: on NPU the widths depend on the op
+    check_empty_target_scopes(points, config, section, settings)
     return QuantizerSetup(tuple(points), settings.target_device)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import torch
@@ -13,7 +14,7 @@ from nncf_explore.compression.interface import compression_interface
 from nncf_explore.compression.model import nncf_interface
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.quantization.settings import QuantizationSettings
-from nncf_explore.compression.quantization.setup import QuantizerSetup
+from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.compression.quantization.weights import WEIGHTED_CATEGORIES, weight_skip_reason
 from nncf_explore.compression.schedulers import StagedQuantizationScheduler
 from nncf_explore.compression.statistics import NNCFStatistics, QuantizationStatistics, UnquantizedWeight
@@ -22,6 +23,34 @@ from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.ops import OpCategory
 
 BUILDER_STATE_VERSION = 1
+
+
+@dataclass(frozen=True, eq=False)
+class WeightQuantizerInfo:
+    """A weight quantizer, as NNCF's ``ctrl.weight_quantizers`` values describe it.
+
+    Attributes:
+        quantizer_module_ref: The quantizer module (``info.quantizer_module_ref.num_bits``).
+        quantized_module: The module that owns the quantized weight.
+        affected_insertions: Where it acts: its quantization point (NNCF: target points).
+    """
+
+    quantizer_module_ref: BaseQuantizer
+    quantized_module: nn.Module
+    affected_insertions: tuple[QuantizationPoint, ...]
+
+
+@dataclass(frozen=True, eq=False)
+class NonWeightQuantizerInfo:
+    """An activation quantizer, as NNCF's ``ctrl.non_weight_quantizers`` values describe it.
+
+    Attributes:
+        quantizer_module_ref: The quantizer module, shared by the members of a unified-scale group.
+        affected_insertions: Every point the module quantizes (several for a unified group).
+    """
+
+    quantizer_module_ref: BaseQuantizer
+    affected_insertions: tuple[QuantizationPoint, ...]
 
 
 class QuantizationController(ModelController):
@@ -65,21 +94,43 @@ class QuantizationController(ModelController):
         return compression_interface(self.model).setup
 
     @property
-    def weight_quantizers(self) -> dict[str, BaseQuantizer]:
-        """Weight quantizers by quantizer id."""
+    def weight_quantizers(self) -> dict[str, WeightQuantizerInfo]:
+        """Weight quantizers by quantizer id, as NNCF's info objects (``.quantizer_module_ref``)."""
         interface = compression_interface(self.model)
-        return {p.id: interface.quantizer(p.id) for p in self.setup.weights}
+        return {
+            p.id: WeightQuantizerInfo(
+                interface.quantizer(p.id), self.model.get_submodule(_owner(p.weight_param)), (p,)
+            )
+            for p in self.setup.weights
+        }
 
     @property
-    def non_weight_quantizers(self) -> dict[str, BaseQuantizer]:
-        """Activation quantizers by quantizer id (members of a unified group share one module)."""
-        interface = compression_interface(self.model)
-        return {p.id: interface.quantizer(p.id) for p in self.setup.activations}
+    def non_weight_quantizers(self) -> dict[str, NonWeightQuantizerInfo]:
+        """Activation quantizers by quantizer id, as NNCF's info objects (``.quantizer_module_ref``).
+
+        The members of a unified-scale group share one module, and each lists the whole group.
+        """
+        interface, setup = compression_interface(self.model), self.setup
+        return {
+            p.id: NonWeightQuantizerInfo(interface.quantizer(p.id), tuple(setup.group_members(p.id)))
+            for p in setup.activations
+        }
 
     @property
     def all_quantizations(self) -> dict[str, BaseQuantizer]:
-        """Every quantizer by id."""
-        return {**self.weight_quantizers, **self.non_weight_quantizers}
+        """Every quantizer module by id (NNCF's ``all_quantizations``: modules, not info objects)."""
+        return nncf_interface(self.model).quantizers()
+
+    def quantizer(self, qid: str) -> BaseQuantizer:
+        """The module of quantizer ``qid``; a :class:`~nncf_explore.errors.ConfigError` suggests ids."""
+        self.setup.get(qid)  # names the closest ids when qid is unknown
+        return nncf_interface(self.model).get_quantizer(qid)
+
+    def _modules(self, weights: bool) -> list[BaseQuantizer]:
+        interface = compression_interface(self.model)
+        return [
+            interface.quantizer(p.id) for p in (self.setup.weights if weights else self.setup.activations)
+        ]
 
     def _switch(self, quantizers: Iterable[BaseQuantizer], on: bool) -> None:
         for quantizer in {id(q): q for q in quantizers}.values():
@@ -93,23 +144,23 @@ class QuantizationController(ModelController):
 
     def enable_activation_quantization(self) -> None:
         """Switch activation quantizers on (and unfreeze their parameters)."""
-        self._switch(self.non_weight_quantizers.values(), True)
+        self._switch(self._modules(weights=False), True)
 
     def disable_activation_quantization(self) -> None:
         """Switch activation quantizers off; their parameters are frozen (NNCF semantics)."""
-        self._switch(self.non_weight_quantizers.values(), False)
+        self._switch(self._modules(weights=False), False)
 
     def enable_weight_quantization(self) -> None:
         """Switch weight quantizers on."""
-        self._switch(self.weight_quantizers.values(), True)
+        self._switch(self._modules(weights=True), True)
 
     def disable_weight_quantization(self) -> None:
         """Switch weight quantizers off; their parameters are frozen."""
-        self._switch(self.weight_quantizers.values(), False)
+        self._switch(self._modules(weights=True), False)
 
     def _set_stage(self, activations: bool, weights: bool) -> None:
-        self._switch(self.non_weight_quantizers.values(), activations)
-        self._switch(self.weight_quantizers.values(), weights)
+        self._switch(self._modules(weights=False), activations)
+        self._switch(self._modules(weights=True), weights)
 
     def init_range(self, loader: Iterable[Any] | None = None) -> None:
         """Re-run range initialisation (quantizers off while statistics are collected)."""
@@ -127,8 +178,9 @@ class QuantizationController(ModelController):
         """Broadcast every quantizer's parameters from rank 0 (call after wrapping in DDP)."""
         if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
             return
-        for qid in sorted(self.all_quantizations):
-            self.all_quantizations[qid].broadcast_from(0)
+        quantizers = self.all_quantizations
+        for qid in sorted(quantizers):
+            quantizers[qid].broadcast_from(0)
         compression_interface(self.model).weight_cache.clear()
 
     # -- NNCF reporting -------------------------------------------------------------------------
@@ -161,6 +213,12 @@ class QuantizationController(ModelController):
 
     def builder_state(self) -> dict[str, Any]:
         return {self.name: {"quantizer_setup": self.setup.to_dict(), "version": BUILDER_STATE_VERSION}}
+
+
+def _owner(weight_param: str | None) -> str:
+    """The module path of a parameter name (``""`` for the root's own parameter)."""
+    assert weight_param is not None, "weight points always name their parameter"
+    return weight_param.rpartition(".")[0]
 
 
 def _weight_matrices(node: Node) -> list[str]:

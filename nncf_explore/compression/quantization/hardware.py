@@ -7,14 +7,22 @@ transparent to quantization (quantizers move up through it), it is a concat
 device ANY, CPU or GPU: NNCF's CPU config) the trait follows the device's op
 list and each op gets the device's allowed quantizer configurations; with
 ``TRIAL`` there is no hardware config and any bit width is allowed.
+
+Hardware configs: ``CPU`` (target devices ANY, CPU, CPU_SPR), ``GPU`` (the same
+tables; it differs from CPU only in that the overflow fix is off) and ``NPU``
+(NNCF's npu.json: 4- and 2-bit weights and 4-bit activations at some ops).
+Which bit widths a quantizer may take is a function of the point: its kind,
+the op it quantizes (weights) or the ops it feeds (activations), its mode and
+granularity, and the hardware (:func:`weight_bits`, :func:`activation_bits`).
 """
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
+from nncf_explore.compression.quantization.spec import MIN_BITS, QuantizationMode
 from nncf_explore.errors import ConfigError
 from nncf_explore.graph.ir import Node
 from nncf_explore.graph.ops import OpCategory
@@ -32,7 +40,7 @@ class Trait(enum.Enum):
 
 @dataclass(frozen=True)
 class QConfig:
-    """One allowed activation quantizer configuration (8-bit unless constrained)."""
+    """One allowed quantizer configuration of a hardware config (8-bit unless constrained)."""
 
     mode: str
     per_channel: bool
@@ -102,23 +110,55 @@ Q8_A_CH = (
     QConfig("asymmetric", False),
 )
 Q8_A_SYM = (QConfig("symmetric", False),)
+# q8_w_sym and q8_w_asym, each per-channel or per-tensor (weights of every config listed here).
+Q8_W = Q8_A_CH
+# NPU's q4_tn (4-bit symmetric per-tensor activations), q4_w and q2_w (symmetric weights, either
+# granularity).  Its q4_ch and q2_ch aliases are listed by no op, so they allow nothing here.
+# The q16_* configs are left out on purpose: nncf_explore's quantizers and export are checked
+# for 2..8 bits only (TRIAL_BITS), so 16-bit choices would be offers we cannot keep.
+Q4_TN = (QConfig("symmetric", False, 4),)
+Q4_Q2_W = tuple(QConfig("symmetric", per_channel, bits) for bits in (4, 2) for per_channel in (True, False))
 
-HW_DEVICES = {"ANY": "CPU", "CPU": "CPU", "GPU": "CPU"}
-SUPPORTED_DEVICES = ("ANY", "CPU", "GPU", "TRIAL")
+# NPU ops whose inputs may also be 4-bit (npu.json lists q4_tn for them): convolutions (not
+# depthwise), matmuls and the element-wise ops whose input scales npu.json unifies.
+_NPU_ELTWISE_UNIFIED = ADD | SUB | MUL | _ops("maximum minimum")
+_NPU_ACTIVATIONS_Q4 = LINEAR_OPS | _NPU_ELTWISE_UNIFIED
+# Weighted NPU ops with 4- and 2-bit weights; embeddings keep 8-bit weights as on CPU.
+_NPU_LOW_BIT_WEIGHT_OPS = LINEAR_OPS
+
+# Highest width offered anywhere: the fake-quantize kernels, range init and export are verified
+# for 2..8 bits.  The single definition of the "any width" range (config fields allow 1..32 as
+# NNCF's schema does; QuantizerSpec's MIN_BITS..MAX_BITS is what its level arithmetic accepts).
+TRIAL_MAX_BITS = 8
+TRIAL_BITS = tuple(range(MIN_BITS, TRIAL_MAX_BITS + 1))
+
+# target_device -> hardware config.  CPU_SPR follows NNCF's HW_CONFIG_TYPE_TARGET_DEVICE_MAP
+# (CPU_SPR -> cpu.json); NNCF's legacy PyTorch builder refused it, but then NNCF's own example
+# configs that name it would not load.  GPU has its own name because the overflow fix is CPU-only.
+HW_DEVICES = {"ANY": "CPU", "CPU": "CPU", "CPU_SPR": "CPU", "GPU": "GPU", "NPU": "NPU"}
+SUPPORTED_DEVICES = ("ANY", "CPU", "CPU_SPR", "GPU", "NPU", "TRIAL")
 
 
 def hardware_of(target_device: str) -> str | None:
-    """The hardware config used for ``target_device`` (``"CPU"``), or None for ``TRIAL``."""
+    """The hardware config used for ``target_device``, or None for ``TRIAL``.
+
+    Examples:
+        >>> hardware_of("CPU_SPR"), hardware_of("NPU"), hardware_of("TRIAL")
+        ('CPU', 'NPU', None)
+    """
     if target_device == "TRIAL":
         return None
     if target_device in HW_DEVICES:
         return HW_DEVICES[target_device]
-    if target_device == "CPU_SPR":
-        raise ConfigError("target_device: 'CPU_SPR' is not supported for PyTorch (as in NNCF); use 'CPU'")
     raise ConfigError(
         f"target_device: {target_device!r} is not supported by nncf_explore; use one of "
         f"{list(SUPPORTED_DEVICES)} ('TRIAL' allows any bit width and per-channel activations)"
     )
+
+
+def uses_overflow_fix(hardware: str | None) -> bool:
+    """Whether ``overflow_fix`` applies: NNCF uses half-range weights on the CPU config only."""
+    return hardware == "CPU"
 
 
 def default_trait(op: str) -> Trait:
@@ -135,7 +175,10 @@ def default_trait(op: str) -> Trait:
 
 
 def trait_of(node: Node, hardware: str | None) -> Trait:
-    """The placement trait of ``node`` under ``hardware`` (None: no hardware config)."""
+    """The placement trait of ``node`` under ``hardware`` (None: no hardware config).
+
+    The CPU, GPU and NPU configs list the same ops, so they share one trait table.
+    """
     if node.category is OpCategory.INPUT:
         return Trait.NON_QUANTIZABLE
     if hardware is None:
@@ -147,20 +190,100 @@ def trait_of(node: Node, hardware: str | None) -> Trait:
     return default_trait(node.op)
 
 
-def activation_qconfigs(node: Node, hardware: str | None) -> tuple[QConfig, ...]:
-    """Allowed input quantizer configs of ``node``, most preferred first."""
-    if hardware is None:
-        return (QConfig("symmetric", False),)
+def _hardware_activation_qconfigs(node: Node, hardware: str) -> tuple[QConfig, ...]:
+    """Every input quantizer config ``hardware`` lists for ``node``, any bit width, preferred first."""
     if node.op in _CPU_ACTIVATIONS_SYMMETRIC:
         return Q8_A_SYM
     if node.category is OpCategory.DEPTHWISE_CONVOLUTION:
         return Q8_A_CH
+    if hardware == "NPU" and node.op in _NPU_ACTIVATIONS_Q4:
+        return Q8_A + Q4_TN
     return Q8_A
 
 
-def allowed_bits(hardware: str | None) -> tuple[int, ...]:
-    """Bit widths a hardware config accepts: only 8 on CPU; 2..8 without one."""
-    return (8,) if hardware is not None else tuple(range(2, 9))
+def activation_qconfigs(node: Node, hardware: str | None) -> tuple[QConfig, ...]:
+    """Allowed 8-bit input quantizer configs of ``node``, most preferred first.
+
+    Placement merges requests by mode and granularity at 8 bits (NNCF's first
+    choice); the other widths a point may take come from :func:`activation_bits`.
+    """
+    if hardware is None:
+        return (QConfig("symmetric", False),)
+    return tuple(q for q in _hardware_activation_qconfigs(node, hardware) if q.bits == 8)
+
+
+def uses_unified_input_scales(node: Node, hardware: str | None) -> bool:
+    """Whether ``hardware`` gives all input quantizers of ``node`` one scale (npu.json's eltwise ops)."""
+    return hardware == "NPU" and node.op in _NPU_ELTWISE_UNIFIED
+
+
+def _weight_qconfigs(node: Node, hardware: str) -> tuple[QConfig, ...]:
+    if hardware == "NPU" and node.op in _NPU_LOW_BIT_WEIGHT_OPS:
+        return Q8_W + Q4_Q2_W
+    return Q8_W
+
+
+def weight_bits(node: Node, hardware: str | None, mode: QuantizationMode) -> tuple[int, ...]:
+    """Bit widths a ``mode`` weight quantizer on ``node`` may take, ascending.
+
+    Examples:
+        >>> conv = Node(0, "N/conv2d_0", "conv2d", OpCategory.CONVOLUTION, "N", "c", "Conv2d")
+        >>> weight_bits(conv, "NPU", "symmetric"), weight_bits(conv, "NPU", "asymmetric")
+        ((2, 4, 8), (8,))
+        >>> weight_bits(conv, "CPU", "symmetric"), weight_bits(conv, None, "asymmetric")
+        ((8,), (2, 3, 4, 5, 6, 7, 8))
+    """
+    if hardware is None:
+        return TRIAL_BITS
+    return _distinct_bits(q for q in _weight_qconfigs(node, hardware) if q.mode == mode)
+
+
+def activation_bits(
+    fed_ops: Iterable[Node], hardware: str | None, mode: QuantizationMode, per_channel: bool
+) -> tuple[int, ...]:
+    """Bit widths an activation quantizer feeding ``fed_ops`` may take: those every fed op allows.
+
+    Examples:
+        >>> conv = Node(0, "N/conv2d_0", "conv2d", OpCategory.CONVOLUTION, "N", "c", "Conv2d")
+        >>> dw = Node(1, "N/conv2d_1", "conv2d", OpCategory.DEPTHWISE_CONVOLUTION, "N", "d", "Conv2d")
+        >>> activation_bits([conv], "NPU", "symmetric", False)
+        (4, 8)
+        >>> activation_bits([conv, dw], "NPU", "symmetric", False)
+        (8,)
+        >>> activation_bits([conv], "NPU", "asymmetric", False)
+        (8,)
+    """
+    if hardware is None:
+        return TRIAL_BITS
+    per_op = [
+        _distinct_bits(
+            q
+            for q in _hardware_activation_qconfigs(node, hardware)
+            if q.mode == mode and q.per_channel == per_channel
+        )
+        for node in fed_ops
+    ]
+    return tuple(b for b in per_op[0] if all(b in bits for bits in per_op[1:])) if per_op else (8,)
+
+
+def _distinct_bits(qconfigs: Iterable[QConfig]) -> tuple[int, ...]:
+    return tuple(sorted({q.bits for q in qconfigs}))
+
+
+def device_bits(hardware: str | None, kind: str) -> tuple[int, ...]:
+    """Every width ``hardware`` allows a ``kind`` (weight or activation) quantizer somewhere.
+
+    Used to check group settings before placement; each point is checked again on its own.
+
+    Examples:
+        >>> device_bits("NPU", "weight"), device_bits("NPU", "activation"), device_bits("GPU", "weight")
+        ((2, 4, 8), (4, 8), (8,))
+    """
+    if hardware is None:
+        return TRIAL_BITS
+    npu = hardware == "NPU"
+    qconfigs = Q8_W + (Q4_Q2_W if npu else ()) if kind == "weight" else Q8_A_CH + (Q4_TN if npu else ())
+    return _distinct_bits(qconfigs)
 
 
 WEIGHT_OP_AXES: Mapping[str, int] = {

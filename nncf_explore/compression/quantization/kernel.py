@@ -11,9 +11,12 @@ OpenMP threads rather than starting threads that would compete with them.
 It is compiled with the system C compiler (``$CC``, else Python's, else ``cc``;
 about 0.2 s) the first time a quantizer runs without autograd, and kept in
 ``$NNCF_EXPLORE_CACHE_DIR`` (default ``~/.cache/nncf_explore``) for later
-processes.  Without a compiler, or with ``NNCF_EXPLORE_KERNEL=0``, the eager path
-runs instead: the same results, more slowly.  :func:`kernel_status` tells which
-is in use, and why.  Training forwards (autograd) always use the eager path.
+processes.  A cached library runs only if this user's files vouch for it: its
+digest, owner and mode (:mod:`~nncf_explore.compression.quantization.kernel_cache`).
+Otherwise it is built again, and one :class:`KernelWarning` says why.  Without a
+compiler, or with ``NNCF_EXPLORE_KERNEL=0``, the eager path runs instead: the same
+results, more slowly.  :func:`kernel_status` tells which is in use, and why.
+Training forwards (autograd) always use the eager path.
 
 Examples:
     >>> kernel_status().state in {"not built", "available", "unavailable", "disabled"}
@@ -23,17 +26,15 @@ Examples:
 from __future__ import annotations
 
 import ctypes
-import hashlib
 import logging
 import math
 import os
-import platform
 import shutil
 import subprocess
 import sys
 import sysconfig
-import tempfile
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -41,14 +42,30 @@ from typing import Any, Literal
 import torch
 from torch import Tensor
 
-SOURCE = Path(__file__).with_name("fake_quantize_kernel.c")
+from nncf_explore.compression.quantization.kernel_cache import (
+    ENV_CACHE,
+    KernelCache,
+    KernelWarning,
+    default_cache_dir,
+    load_image,
+)
+
+__all__ = [
+    "ENV_CACHE",
+    "ENV_SWITCH",
+    "FLAGS",
+    "KernelStatus",
+    "KernelWarning",
+    "fused_fake_quantize",
+    "fused_from_tensors",
+    "kernel_status",
+    "load_kernel",
+]
+
 FLAGS = ("-O3", "-ffp-contract=off", "-fno-math-errno", "-fPIC", "-shared")
 """No fused multiply-add and no fast-math: the compiler may vectorise but never re-round."""
 ENV_SWITCH = "NNCF_EXPLORE_KERNEL"
 """Set to ``0`` to use the eager torch path only."""
-ENV_CACHE = "NNCF_EXPLORE_CACHE_DIR"
-"""Where built kernels are kept (``kernels/`` below it); default ``~/.cache/nncf_explore``."""
-COMPILE_TIMEOUT_S = 120
 
 _log = logging.getLogger(__name__)
 _lock = threading.Lock()
@@ -74,7 +91,7 @@ class KernelStatus:
 class _Loaded:
     function: Any  # the ctypes function
     threaded: bool  # runs on torch's OpenMP threads
-    path: Path
+    path: Path | None  # where it is cached; None when built for this process only
 
 
 @dataclass
@@ -102,21 +119,46 @@ def load_kernel() -> bool:
     """
     if os.environ.get(ENV_SWITCH, "1") == "0":
         return False
+    warning = None
     with _lock:
         if _state.status.state == "not built":
-            try:
-                loaded = _state.loaded = _load()
-                threads = "on torch's OpenMP threads" if loaded.threaded else "on the calling thread"
-                _state.status = KernelStatus("available", f"{loaded.path}, running {threads}")
-            except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
-                _state.status = KernelStatus(
-                    "unavailable",
-                    f"{exc}. Quantizers use the eager torch path (the same results, more slowly). "
-                    f"Install a C compiler (Debian: apt-get install gcc) or set CC, and restart Python; "
-                    f"{ENV_SWITCH}=0 keeps the eager path without trying.",
-                )
-                _log.info("nncf_explore: fused fake-quantize kernel unavailable: %s", _state.status.detail)
+            _state.status, warning = _first_load()
+    if warning is not None:  # outside the lock: a filter may turn it into an error
+        warnings.warn(warning, KernelWarning, stacklevel=2)
     return _state.loaded is not None
+
+
+def _first_load() -> tuple[KernelStatus, str | None]:
+    """This process's kernel status, and the cache's one warning if anything in it was in doubt."""
+    cache: KernelCache | None = None
+    try:
+        if os.name != "posix":  # the cache's checks need POSIX owners, modes and descriptors
+            raise RuntimeError("the fused kernel is built on POSIX systems (Linux, macOS) only")
+        compiler = _compiler()
+        cache = KernelCache(default_cache_dir())
+        loaded = _state.loaded = _load(compiler, cache)
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        status = KernelStatus(
+            "unavailable",
+            f"{exc}. Quantizers use the eager torch path (the same results, more slowly). "
+            f"Install a C compiler (Debian: apt-get install gcc) or set CC, and restart Python; "
+            f"{ENV_SWITCH}=0 keeps the eager path without trying.",
+        )
+        _log.info("nncf_explore: fused fake-quantize kernel unavailable: %s", status.detail)
+        eager = "the eager torch path runs instead (the same results, more slowly)"
+        return status, None if cache is None else cache.warning(eager)
+    finally:
+        if cache is not None:
+            cache.close()
+    threads = "on torch's OpenMP threads" if loaded.threaded else "on the calling thread"
+    if loaded.path is None:
+        problem = cache.doubt[0] if cache.doubt else "the cache was not usable"
+        where = f"built for this process only, not cached ({problem})"
+        outcome = "the kernel was built for this process only, not cached (results are unaffected)"
+    else:
+        where = str(loaded.path)
+        outcome = "the kernel was rebuilt and the cached copy replaced (results are unaffected)"
+    return KernelStatus("available", f"{where}, running {threads}"), cache.warning(outcome)
 
 
 def fused_fake_quantize(
@@ -205,14 +247,6 @@ def _capturing(x: Tensor) -> bool:
     )
 
 
-def _cache_dir() -> Path:
-    configured = os.environ.get(ENV_CACHE)
-    if configured:
-        return Path(configured) / "kernels"
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "nncf_explore" / "kernels"
-
-
 def _compiler() -> str:
     candidates = [os.environ.get("CC", ""), (sysconfig.get_config_var("CC") or "").split(" ")[0], "cc"]
     for candidate in candidates:
@@ -230,8 +264,7 @@ def _openmp_libraries() -> set[str]:
     return {line.split()[-1] for line in maps.splitlines() if "libgomp" in line and "/" in line}
 
 
-def _load() -> _Loaded:
-    compiler = _compiler()
+def _load(compiler: str, cache: KernelCache) -> _Loaded:
     # Join torch's OpenMP runtime only when torch runs on libgomp, already loaded: the
     # library then binds to it instead of loading a second runtime.
     before = _openmp_libraries()
@@ -240,51 +273,16 @@ def _load() -> _Loaded:
     )
     if shares_openmp:
         try:
-            path = _build(compiler, ("-fopenmp",))
-            return _Loaded(_bind(path), _openmp_libraries() == before, path)
+            library = cache.library(compiler, (*FLAGS, "-fopenmp"))
+            return _Loaded(_bind(library.image), _openmp_libraries() == before, library.cached)
         except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
             _log.info("nncf_explore: building the kernel with OpenMP failed, trying without: %s", exc)
-    path = _build(compiler, ())
-    return _Loaded(_bind(path), False, path)
+    library = cache.library(compiler, FLAGS)
+    return _Loaded(_bind(library.image), False, library.cached)
 
 
-def _build(compiler: str, extra: tuple[str, ...]) -> Path:
-    source = SOURCE.read_bytes()
-    flags = (*FLAGS, *extra)
-    # A home directory may be shared by machines of other architectures: they get libraries of their own.
-    build = " ".join((compiler, *flags, sys.platform, platform.machine()))
-    digest = hashlib.sha256(source + build.encode()).hexdigest()[:16]
-    directory = _cache_dir()
-    target = directory / f"fake_quantize-{digest}.so"
-    if target.exists():
-        return target
-    try:
-        directory.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        directory = Path(tempfile.mkdtemp(prefix="nncf_explore_kernel_"))
-        target = directory / target.name
-    # Built beside the target and renamed: no process ever loads a half-written library.
-    fd, partial = tempfile.mkstemp(suffix=".so", dir=directory)
-    os.close(fd)
-    try:
-        done = subprocess.run(
-            [compiler, *flags, "-o", partial, str(SOURCE), "-lm"],
-            capture_output=True,
-            text=True,
-            timeout=COMPILE_TIMEOUT_S,
-            check=False,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"{compiler} could not build {SOURCE.name}: {done.stderr.strip()[-800:]}")
-        os.replace(partial, target)
-    finally:
-        if os.path.exists(partial):
-            os.unlink(partial)
-    return target
-
-
-def _bind(path: Path) -> Any:
-    function = ctypes.CDLL(str(path)).nxe_fake_quantize_f32
+def _bind(image: bytes) -> Any:
+    function = load_image(image).nxe_fake_quantize_f32
     pointer, size, flag = ctypes.c_void_p, ctypes.c_int64, ctypes.c_int
     function.argtypes = [
         pointer,

@@ -25,6 +25,7 @@ from nncf_explore.compression.quantization.hardware import (
     Trait,
     activation_qconfigs,
     trait_of,
+    uses_unified_input_scales,
 )
 from nncf_explore.compression.quantization.settings import QuantizationSettings
 from nncf_explore.compression.quantization.setup import QuantizationPoint
@@ -85,6 +86,9 @@ class _Placer:
         self.requests: dict[tuple[int, int], _Request] = {}  # (consumer id, port) -> request
         self.points: list[tuple[int, int | None, _Request]] = []  # (node id, port or None, request)
         self._unify_ids = itertools.count()
+        # A merged request joins the unified groups of all its parts (NNCF merges the groups too);
+        # a group's other members may already be settled, so group ids are resolved at the end.
+        self._same_group: dict[int, int] = {}
 
     def leader(self, node: Node) -> Node:
         return self.graph.nodes[self.group_of[node.id][0]]
@@ -108,11 +112,13 @@ class _Placer:
                 continue
             qconfigs = _constrain(activation_qconfigs(node, self.settings.hardware), self.settings)
             member_ids = set(group)
+            # npu.json gives element-wise ops one scale for all inputs, so both sides share a grid.
+            unify = next(self._unify_ids) if uses_unified_input_scales(node, self.settings.hardware) else None
             for member in group:
                 for edge in self.graph.in_edges(member):
                     if edge.src in member_ids or edge.is_integer:
                         continue
-                    self.requests[(edge.dst, edge.in_port)] = _Request(qconfigs, (node.name,))
+                    self.requests[(edge.dst, edge.in_port)] = _Request(qconfigs, (node.name,), unify)
         self._link_unified_scale_ops()
 
     def _link_unified_scale_ops(self) -> None:
@@ -148,7 +154,16 @@ class _Placer:
                 if request is not None:
                     self.points.append((edge.dst, edge.in_port, request))
             return
+        self._join_groups(present, merged)
         self._move_up(producer, merged)
+
+    def _join_groups(self, parts: list[_Request], merged: _Request) -> None:
+        if merged.unify is None:
+            return
+        target = self._group(merged.unify)
+        for part in parts:
+            if part.unify is not None and self._group(part.unify) != target:
+                self._same_group[self._group(part.unify)] = target
 
     def _move_up(self, producer: Node, request: _Request) -> None:
         trait = self.trait(producer)
@@ -174,6 +189,11 @@ class _Placer:
         per_tensor = tuple(q for q in request.qconfigs if not q.per_channel) or request.qconfigs
         for edge in inputs:
             self.requests[(concat.id, edge.in_port)] = _Request(per_tensor, request.consumers, unify)
+
+    def _group(self, tag: int) -> int:
+        while tag in self._same_group:
+            tag = self._same_group[tag]
+        return tag
 
     # -- result --------------------------------------------------------------------
     def activation_points(self) -> list[QuantizationPoint]:
@@ -211,7 +231,7 @@ class _Placer:
             channel_axis=1 if per_channel else None,
             channel_shape=channel_shape,
             directly_quantized_ops=tuple(sorted(set(request.consumers))),
-            unified_group=request.unify,
+            unified_group=None if request.unify is None else self._group(request.unify),
         )
 
 

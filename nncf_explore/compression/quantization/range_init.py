@@ -39,6 +39,7 @@ RangeInitType = Literal[
     "min_max", "mixed_min_max", "mean_min_max", "threesigma", "percentile", "mean_percentile"
 ]
 RANGE_INIT_TYPES: tuple[str, ...] = get_args(RangeInitType)
+FLOAT32_MAX = float(torch.finfo(torch.float32).max)
 DEFAULT_MAX_STORED_VALUES = 2**18
 """Per collector: 1 MiB of float32 values plus 1 MiB of sampling keys."""
 
@@ -97,6 +98,9 @@ class StatisticCollector(ABC):
     def register(self, x: Tensor) -> None:
         """Add one batch of activations (or one weight tensor)."""
         with torch.no_grad():
+            if x.dtype == torch.float64:
+                # Finite doubles beyond float32's range would become inf here.
+                x = x.detach().clamp(-FLOAT32_MAX, FLOAT32_MAX)
             x = x.detach().float().reshape(x.shape or (1,))
             self.num_samples_seen += x.shape[0]
             self._device = x.device
@@ -115,11 +119,15 @@ class StatisticCollector(ABC):
         return x.reshape(x.shape[0] if self.per_sample else 1, -1, self.channels)
 
     def min_max(self) -> tuple[Tensor, Tensor]:
-        """The ``(min, max)`` estimates, float32 tensors of ``scale_shape``."""
+        """The ``(min, max)`` estimates, float32 tensors of ``scale_shape``, finite for finite inputs.
+
+        Statistics are computed in float64 and clamped into float32's range: ``median + 3·MAD`` or a
+        mean of huge values may exceed it, and an inf range would make every later output NaN.
+        """
         if not self.num_samples_seen:
             raise ValueError("no statistics collected: call register() with the quantizer's inputs first")
-        low, high = self._result()
-        return low.float().reshape(self.scale_shape), high.float().reshape(self.scale_shape)
+        low, high = (t.double().clamp(-FLOAT32_MAX, FLOAT32_MAX).float() for t in self._result())
+        return low.reshape(self.scale_shape), high.reshape(self.scale_shape)
 
     def reduce_across_ranks(self) -> None:
         """Make every rank's `min_max` identical (collective; a no-op without torch.distributed)."""
@@ -251,7 +259,8 @@ class ThreeSigmaCollector(_StoredValuesCollector):
 
     def _result(self) -> tuple[Tensor, Tensor]:
         median = quantile(self._values, [0.5], dim=1)[0]
-        mad = quantile((self._values - median[:, None]).abs(), [0.5], dim=1)[0]
+        # In float64: the deviation of values near float32's limits would overflow in float32.
+        mad = quantile((self._values.double() - median[:, None]).abs(), [0.5], dim=1)[0]
         return median - 3 * mad, median + 3 * mad
 
 

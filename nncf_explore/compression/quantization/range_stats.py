@@ -26,7 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nncf_explore.compression.init_data import init_batches, model_device
+from nncf_explore.compression.init_data import model_device, run_init_batches
 from nncf_explore.compression.quantization.quantizers import BaseQuantizer
 from nncf_explore.compression.quantization.range_init import StatisticCollector, make_collector
 from nncf_explore.compression.quantization.range_settings import (
@@ -38,17 +38,23 @@ from nncf_explore.compression.quantization.range_settings import (
     resolve_range_settings,
 )
 from nncf_explore.compression.quantization.setup import QuantizationPoint
+from nncf_explore.compression.quantization.spec import MAX_BITS
 from nncf_explore.compression.runtime import ModelTracker, original_forward, run_root
+from nncf_explore.errors import RangeInitError
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.leaves import Args, Kwargs, flatten_leaves, tensor_leaves
 from nncf_explore.graph.trace import eval_no_grad, is_recorded_call
 from nncf_explore.graph.tracking import InputsWrapper, OutputsWrapper
+
+SAFE_RANGE_LIMIT = float(torch.finfo(torch.float32).max) / 2 ** (MAX_BITS + 2)
+"""Largest range end a quantizer gets: its float32 math multiplies range ends by up to ``2**MAX_BITS``."""
 
 
 @dataclass
 class _Sink:
     collector: StatisticCollector
     budget: int
+    qids: tuple[str, ...]
     # Statistics of other granularities are collected for later edits; where a tensor has no
     # channel axis to speak of (attention internals are sequence-first), they are dropped.
     optional: bool = False
@@ -75,11 +81,13 @@ class _StatisticsTracker(ModelTracker):
             else:
                 self.pre.setdefault(node, []).append((port, node_sinks))
         self.samples_before = 0
+        self.batch_index = 0
 
     def _feed(self, sinks: list[_Sink], value: Any) -> None:
         tensor = next(tensor_leaves(value), None)
-        if tensor is None:
+        if tensor is None or not any(self.samples_before < sink.budget for sink in sinks):
             return
+        self._check_finite(sinks[0].qids, tensor)
         for sink in sinks:
             if self.samples_before < sink.budget:
                 try:
@@ -88,6 +96,22 @@ class _StatisticsTracker(ModelTracker):
                     if not sink.optional:
                         raise
                     sink.failed, sink.budget = True, 0
+
+    def _check_finite(self, qids: tuple[str, ...], tensor: Tensor) -> None:
+        # Refused rather than skipped: one NaN in the data spreads to every later layer, so any
+        # range measured past it would be meaningless, and skipping would hide the bad batch.
+        if not tensor.is_floating_point():
+            return
+        bad = int((~torch.isfinite(tensor.detach())).sum())
+        if bad:
+            raise RangeInitError(
+                f"range init: batch {self.batch_index} of the init data loader (counting from 0) gives "
+                f"{bad} non-finite value(s) (NaN or inf) of {tensor.numel()} at the input of quantizer "
+                f"{qids[0]!r}, the first quantizer to see them. If it quantizes a model input, the "
+                "data holds NaN/inf: clean or filter the dataset (e.g. torch.nan_to_num, or drop "
+                "such samples); otherwise the model produces them from this batch: check the input "
+                "normalisation, or exclude that layer with ignored_scopes"
+            )
 
     def on_op(self, func: Callable[..., Any], op: str, args: Args, kwargs: Kwargs) -> Any:
         leaves = flatten_leaves(args, kwargs)
@@ -156,11 +180,13 @@ def collect_range_statistics(
         for k in keys - collectors.keys():
             collectors[k] = k.collector()
             for position in k.positions:
-                sink = _Sink(collectors[k], group_settings.num_init_samples, optional=k != key)
+                qids = tuple(p.id for p in group)
+                sink = _Sink(collectors[k], group_settings.num_init_samples, qids, optional=k != key)
                 sinks.setdefault(position, []).append(sink)
     budget = max((s.budget for node_sinks in sinks.values() for s in node_sinks), default=0)
     if budget > 0:
-        _run_loader(model, loader, sinks, budget, wrap_inputs_fn, wrap_outputs_fn, progress)
+        tracker = _StatisticsTracker(model, sinks, wrap_inputs_fn, wrap_outputs_fn)
+        _run_loader(model, graph, loader, tracker, budget, progress)
     failed = {id(s.collector) for node_sinks in sinks.values() for s in node_sinks if s.failed}
     return _results({k: c for k, c in collectors.items() if id(c) not in failed})
 
@@ -181,23 +207,46 @@ def _canonical(graph: Graph, points: list[QuantizationPoint]) -> list[Quantizati
     return [p.replace(target_node=graph.node(p.target_node).name) for p in points]
 
 
+def traced_input_shapes(graph: Graph) -> str:
+    """The shapes of the model inputs ``graph`` was traced with, for error messages.
+
+    Examples:
+        >>> import torch
+        >>> from nncf_explore.graph import trace_model
+        >>> traced_input_shapes(trace_model(torch.nn.Linear(4, 2), {"sample_size": [1, 4]}))
+        'traced with [1, 4]'
+    """
+    shapes = [str(list(edges[0].shape)) for node in graph.input_nodes if (edges := graph.out_edges(node.id))]
+    return "traced with " + ", ".join(shapes) if shapes else ""
+
+
 def _run_loader(
     model: nn.Module,
+    graph: Graph,
     loader: Iterable[Any],
-    sinks: Mapping[tuple[str, int | None], list[_Sink]],
+    tracker: _StatisticsTracker,
     budget: int,
-    wrap_inputs_fn: InputsWrapper | None,
-    wrap_outputs_fn: OutputsWrapper | None,
     progress: bool,
 ) -> None:
-    tracker = _StatisticsTracker(model, sinks, wrap_inputs_fn, wrap_outputs_fn)
     forward = original_forward(model)
-    batches = init_batches(loader, budget, model_device(model), desc="Range init", progress=progress)
+
+    def step(args: Args, kwargs: Kwargs, size: int) -> None:
+        with tracker:
+            run_root(tracker, model, forward, args, kwargs)
+        tracker.samples_before += size
+        tracker.batch_index += 1
+
     with eval_no_grad(model):
-        for args, kwargs, size in batches:
-            with tracker:
-                run_root(tracker, model, forward, args, kwargs)
-            tracker.samples_before += size
+        run_init_batches(
+            loader,
+            budget,
+            model_device(model),
+            step,
+            desc="range init",
+            expected=traced_input_shapes(graph),
+            error=RangeInitError,
+            progress=progress,
+        )
 
 
 def _results(collectors: Mapping[StatKey, StatisticCollector]) -> RangeStatistics:
@@ -230,6 +279,55 @@ def weight_range(
     return collector.min_max()
 
 
+def _checked_weight(model: nn.Module, point: QuantizationPoint) -> Tensor:
+    assert point.weight_param is not None
+    param = model.get_parameter(point.weight_param)
+    bad = int((~torch.isfinite(param.detach())).sum())
+    if bad:
+        raise RangeInitError(
+            f"range init: weight {point.weight_param!r} of quantizer {point.id!r} holds {bad} non-finite "
+            "value(s) (NaN or inf); load finite weights (a diverged checkpoint?) before compressing"
+        )
+    return param
+
+
+def safe_range(low: Tensor, high: Tensor) -> tuple[Tensor, Tensor, bool]:
+    """``(low, high)`` clamped to ``±SAFE_RANGE_LIMIT``, and whether anything was clamped.
+
+    Examples:
+        >>> safe_range(torch.tensor([-1.0]), torch.tensor([3e38]))[1:]
+        (tensor([1.2981e+33]), True)
+    """
+    clamped = bool((low.abs() > SAFE_RANGE_LIMIT).any() or (high.abs() > SAFE_RANGE_LIMIT).any())
+    if not clamped:
+        return low, high, False
+    return (
+        low.clamp(-SAFE_RANGE_LIMIT, SAFE_RANGE_LIMIT),
+        high.clamp(-SAFE_RANGE_LIMIT, SAFE_RANGE_LIMIT),
+        True,
+    )
+
+
+def _apply(quantizer: BaseQuantizer, qid: str, low: Tensor, high: Tensor, clamped: list[str] | None) -> None:
+    low, high, was_clamped = safe_range(low, high)
+    if not (torch.isfinite(low).all() and torch.isfinite(high).all()):
+        raise RangeInitError(
+            f"range init: the statistics of quantizer {qid!r} are not finite (min={low.tolist()}, "
+            f"max={high.tolist()}); check the init data for NaN/inf"
+        )
+    if was_clamped:
+        if clamped is None:
+            warn_clamped([qid])
+        else:
+            clamped.append(qid)
+    quantizer.apply_minmax_init(low, high)
+    if not all(torch.isfinite(t).all() for t in quantizer.quantization_range()):
+        raise RangeInitError(
+            f"range init: quantizer {qid!r} got a non-finite range from min={low.tolist()}, "
+            f"max={high.tolist()}; check the init data for extreme values"
+        )
+
+
 def init_from_statistics(
     model: nn.Module,
     graph: Graph,
@@ -237,23 +335,30 @@ def init_from_statistics(
     quantizer: BaseQuantizer,
     stats: RangeStatistics,
     settings: RangeInitSettings,
+    clamped: list[str] | None = None,
 ) -> bool:
     """Set ``quantizer``'s range (it serves ``points``) from ``stats`` or, for weights, the weight.
 
+    Range ends beyond :data:`SAFE_RANGE_LIMIT` are clamped to it, so the quantizer stays finite:
+    their ids go to ``clamped`` (the caller warns once), or without a list a warning says so.
+
     Returns:
         Whether a statistic was available and applied.
+
+    Raises:
+        RangeInitError: The weight or the statistic is not finite.
     """
     if settings.num_init_samples <= 0:
         return False
     first = points[0]
     if first.kind == "weight":
-        assert first.weight_param is not None
-        quantizer.apply_minmax_init(*weight_range(model.get_parameter(first.weight_param), first, settings))
+        low, high = weight_range(_checked_weight(model, first), first, settings)
+        _apply(quantizer, first.id, low, high, clamped)
         return True
     found = stats.get(StatKey.for_points(_canonical(graph, list(points)), settings))
     if found is None:
         return False
-    quantizer.apply_minmax_init(*found)
+    _apply(quantizer, first.id, *found, clamped)
     return True
 
 
@@ -301,12 +406,14 @@ def initialize_ranges(
         )
     )
     settings = _settings(all_points, range_config, graph, num_init_samples)
+    clamped: list[str] = []
     missed = [
         points[0].id
         for points, quantizer in quantizers
         if settings[points[0].id].num_init_samples > 0
-        and not init_from_statistics(model, graph, points, quantizer, stats, settings[points[0].id])
+        and not init_from_statistics(model, graph, points, quantizer, stats, settings[points[0].id], clamped)
     ]
+    warn_clamped(clamped)
     if missed:
         warn_uninitialized(missed, "the init data never reached them (data-dependent control flow?)")
     return stats
@@ -316,16 +423,33 @@ class RangeInitWarning(UserWarning):
     """Some quantizers keep their initial ranges."""
 
 
+def _shown(qids: Sequence[str]) -> str:
+    return ", ".join(repr(q) for q in qids[:5]) + (f" and {len(qids) - 5} more" if len(qids) > 5 else "")
+
+
+def warn_clamped(qids: Sequence[str]) -> None:
+    """Warn once that ``qids`` got ranges clamped to ``±SAFE_RANGE_LIMIT``."""
+    if not qids:
+        return
+    warnings.warn(
+        f"{len(qids)} quantizer(s) measured range ends beyond ±{SAFE_RANGE_LIMIT:.3g}, clamped there so "
+        f"that quantization stays finite: {_shown(qids)}. Such a range rounds every ordinary value to "
+        "zero: the init data (or the weights) hold extreme outliers; clean them, or exclude those "
+        "layers with ignored_scopes",
+        RangeInitWarning,
+        stacklevel=3,
+    )
+
+
 def warn_uninitialized(qids: Sequence[str], reason: str) -> None:
     """Warn that ``qids`` keep NNCF's initial ranges (symmetric: scale 1, unsigned unless forced)."""
     if not qids:
         return
-    shown = ", ".join(repr(q) for q in qids[:5]) + (f" and {len(qids) - 5} more" if len(qids) > 5 else "")
     warnings.warn(
-        f"{len(qids)} quantizer(s) were not range-initialised because {reason}: {shown}. They keep the "
-        "initial range (symmetric: scale 1.0 and unsigned, i.e. [0, 1], unless signed is forced; asymmetric: "
-        "[0, 1]), which clips most activations. Register a data loader (register_default_init_args) or pass "
-        "one to range initialisation.",
+        f"{len(qids)} quantizer(s) were not range-initialised because {reason}: {_shown(qids)}. They keep "
+        "the initial range (symmetric: scale 1.0 and unsigned, i.e. [0, 1], unless signed is forced; "
+        "asymmetric: [0, 1]), which clips most activations. Register a data loader "
+        "(register_default_init_args) or pass one to range initialisation.",
         RangeInitWarning,
         stacklevel=3,
     )

@@ -7,7 +7,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from nncf_explore.compression.quantization.hardware import allowed_bits, hardware_of
+from nncf_explore.compression.quantization.hardware import TRIAL_BITS, device_bits, hardware_of
 from nncf_explore.config.sections import resolve
 from nncf_explore.errors import ConfigError, ConfigWarning
 
@@ -59,8 +59,9 @@ class QuantizationSettings:
 
     @property
     def allowed_bits(self) -> tuple[int, ...]:
-        """Bit widths the target device accepts."""
-        return allowed_bits(self.hardware)
+        """Bit widths the device accepts somewhere; :func:`.point_constraints.point_bits` narrows them."""
+        kinds = (device_bits(self.hardware, "weight"), device_bits(self.hardware, "activation"))
+        return tuple(sorted(set(kinds[0]) | set(kinds[1])))
 
 
 def _group(section: Mapping[str, Any], name: str, preset_mode: str) -> GroupSettings:
@@ -81,6 +82,15 @@ def _group(section: Mapping[str, Any], name: str, preset_mode: str) -> GroupSett
 
 def _preset_modes(section: Mapping[str, Any], hardware: str | None) -> tuple[str, str]:
     preset = section.get("preset")
+    if hardware == "NPU":
+        if preset is not None:
+            # NNCF raises too: npu.json fixes the modes itself, so a preset would be silently overridden.
+            raise ConfigError(
+                f"compression.preset: {preset!r} cannot be used with target_device 'NPU' (as in NNCF): "
+                "the NPU hardware config decides the modes; remove 'preset', and set "
+                "weights.mode / activations.mode if you need a specific mode"
+            )
+        return "symmetric", "symmetric"
     if preset is None and hardware is not None:
         preset = section_value(section, "preset")
     if preset == "mixed":
@@ -93,12 +103,17 @@ def _precision(section: Mapping[str, Any]) -> tuple[tuple[int, str], ...]:
     if not precision:
         return ()
     kind = precision.get("type", "manual")
-    if kind != "manual":
+    if kind == "autoq":
+        # AutoQ is a reinforcement-learning search; running another algorithm under its name
+        # would hand back a different model than the user asked for.
         raise ConfigError(
-            f"compression.initializer.precision.type: {kind!r} (automatic mixed precision) is not "
-            "implemented by nncf_explore; use 'manual' with bitwidth_per_scope, or pick bit widths per "
-            "node in the Explorer, which writes that list for you"
+            "compression.initializer.precision.type: 'autoq' (NNCF's reinforcement-learning search) is not "
+            "implemented; use 'hawq' with a compression_ratio, or the exact budget search "
+            "(nncf_explore.compression.precision, and the Explorer's mixed-precision panel), which "
+            "writes bitwidth_per_scope for a 'manual' config"
         )
+    if kind == "hawq":
+        return ()  # bit widths are chosen after range init (compression/precision/initializer.py)
     return tuple((int(bits), str(scope)) for bits, scope in precision.get("bitwidth_per_scope", []))
 
 
@@ -165,35 +180,74 @@ def _warn_unapplied(config: Mapping[str, Any], section: Mapping[str, Any]) -> No
         )
 
 
+_EIGHT_BIT_ONLY = (
+    "which allows only 8-bit per-tensor activations (per-channel only before depthwise convolutions) "
+    "and 8-bit weights"
+)
+_HARDWARE_RULES = {
+    "CPU": f"NNCF's CPU hardware config, {_EIGHT_BIT_ONLY}",
+    "GPU": f"NNCF's GPU hardware config, {_EIGHT_BIT_ONLY}",
+    "NPU": "NNCF's NPU hardware config, which allows 8, 4 or 2-bit weights on convolutions, linear "
+    "layers and matmuls (4 and 2 bits symmetric only; 8 bits elsewhere), and 4-bit activations "
+    "(symmetric per-tensor) only where every op fed is a non-depthwise convolution, linear layer, matmul, "
+    "add, subtract, multiply, maximum or minimum (8 bits elsewhere)",
+}
+
+
 def hardware_hint(device: str) -> str:
-    """How to get past a hardware restriction."""
+    """How to get past a hardware restriction.
+
+    Examples:
+        >>> hardware_hint("CPU_SPR").startswith("target_device 'CPU_SPR' uses NNCF's CPU hardware config")
+        True
+    """
+    hardware = hardware_of(device)
+    if hardware is None:
+        return f"target_device {device!r} has no hardware config: widths {range_text(TRIAL_BITS)} are allowed"
+    alternative = ' (or "NPU": 4- and 2-bit weights, 4-bit activations before convolutions)'
+    if hardware == "NPU":
+        alternative = ""
     return (
-        f"target_device {device!r} uses NNCF's CPU hardware config, which allows only 8-bit per-tensor "
-        "activations (per-channel only before depthwise convolutions) and 8-bit weights; set "
-        '"target_device": "TRIAL" to use other bit widths'
+        f"target_device {device!r} uses {_HARDWARE_RULES[hardware]}; set "
+        f'"target_device": "TRIAL" to use other bit widths{alternative}'
     )
 
 
-def check_bits(bits: int, settings: QuantizationSettings, where: str) -> None:
-    """Raise a :class:`ConfigError` naming ``where`` if ``bits`` is not allowed on the device."""
-    if bits not in settings.allowed_bits:
-        if settings.hardware is None:
-            raise ConfigError(f"{where}: {bits} bits is out of range; use 2..8")
-        raise ConfigError(f"{where}: {bits} bits is not allowed: {hardware_hint(settings.target_device)}")
+def range_text(bits: tuple[int, ...]) -> str:
+    """``'2..8'`` for the full range, else the widths listed (``'2, 4, 8'``)."""
+    return f"{bits[0]}..{bits[-1]}" if bits == TRIAL_BITS else ", ".join(map(str, bits))
+
+
+def check_bits(bits: int, settings: QuantizationSettings, where: str, kind: str | None = None) -> None:
+    """Raise a :class:`ConfigError` naming ``where`` if ``bits`` is allowed nowhere on the device.
+
+    ``kind`` (``"weight"``/``"activation"``) narrows the check to that kind of
+    quantizer; each placed quantizer is checked again by :func:`.point_constraints.check_point`.
+    """
+    allowed = device_bits(settings.hardware, kind) if kind else settings.allowed_bits
+    if bits in allowed:
+        return
+    if settings.hardware is None:
+        raise ConfigError(f"{where}: {bits} bits is out of range; use {range_text(TRIAL_BITS)}")
+    raise ConfigError(f"{where}: {bits} bits is not allowed: {hardware_hint(settings.target_device)}")
 
 
 def check_hardware_constraints(settings: QuantizationSettings) -> None:
     """NNCF raises when group constraints conflict with the hardware config; so do we, with the fix."""
-    check_bits(settings.weights.bits, settings, "compression.weights.bits")
-    check_bits(settings.activations.bits, settings, "compression.activations.bits")
+    check_bits(settings.weights.bits, settings, "compression.weights.bits", "weight")
+    check_bits(settings.activations.bits, settings, "compression.activations.bits", "activation")
     if settings.hardware is not None and settings.activations.per_channel:
         raise ConfigError(
             "compression.activations.per_channel: true conflicts with the hardware config: "
             + hardware_hint(settings.target_device)
         )
-    for scope, override in {**settings.weight_overrides, **settings.activation_overrides}.items():
-        if "bits" in override:
-            check_bits(int(override["bits"]), settings, f"compression.scope_overrides[{scope!r}].bits")
+    by_kind = (("weight", settings.weight_overrides), ("activation", settings.activation_overrides))
+    for kind, overrides in by_kind:
+        for scope, override in overrides.items():
+            if "bits" in override:
+                check_bits(
+                    int(override["bits"]), settings, f"compression.scope_overrides[{scope!r}].bits", kind
+                )
     for bits, scope in settings.bitwidth_per_scope:
         check_bits(
             bits, settings, f"compression.initializer.precision.bitwidth_per_scope [{bits}, {scope!r}]"

@@ -90,12 +90,15 @@ class QuantizationPoint:
             >>> p.respec(bits=4).spec.narrow_range
             False
         """
-        spec = dataclasses.replace(self.spec, **changes)
         if self.kind == "weight":
             # Bit widths other than 8 exist only without a hardware config, where
-            # the overflow fix is off; so half range never needs restoring.
-            half = self.spec.half_range and spec.bits == 8
-            spec = dataclasses.replace(spec, half_range=half, narrow_range=spec.bits == 8 and not half)
+            # the overflow fix is off; so half range never needs restoring.  The
+            # ranges are settled before the spec is built, which checks them
+            # (a half-range 2-bit spec would be invalid).
+            bits = changes.get("bits", self.spec.bits)
+            half = changes.get("half_range", self.spec.half_range) and bits == 8
+            changes = {**changes, "half_range": half, "narrow_range": bits == 8 and not half}
+        spec = dataclasses.replace(self.spec, **changes)
         per_channel = spec.per_channel and self.channel_shape != (1,)
         spec = dataclasses.replace(spec, per_channel=per_channel)
         axis = self.channel_axis

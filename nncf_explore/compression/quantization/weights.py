@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from nncf_explore.compression.quantization.hardware import WEIGHT_OP_AXES
+from nncf_explore.compression.quantization.hardware import WEIGHT_OP_AXES, uses_overflow_fix
 from nncf_explore.compression.quantization.settings import QuantizationSettings
 from nncf_explore.compression.quantization.setup import QuantizationPoint
 from nncf_explore.compression.quantization.spec import QuantizationMode, QuantizerSpec
@@ -60,14 +60,16 @@ def _weight_spec(node: Node, settings: QuantizationSettings, first_conv: str | N
     group = settings.weights
     per_channel = group.per_channel if group.per_channel is not None else settings.hardware is not None
     fix = settings.overflow_fix
+    # NNCF applies the overflow fix for the CPU config only (ANY, CPU, CPU_SPR): GPU and NPU
+    # weights stay narrow-range 8-bit.
     half = (
-        settings.hardware is not None
+        uses_overflow_fix(settings.hardware)
         and group.bits == 8
         and (fix == "enable" or (fix == "first_layer_only" and node.name == first_conv))
     )
     signed = group.signed
     if signed is None and settings.hardware is not None and group.mode == "symmetric":
-        signed = True  # the CPU config forces signed symmetric weights
+        signed = True  # every hardware config forces signed symmetric weights
     mode: QuantizationMode = "asymmetric" if group.mode == "asymmetric" else "symmetric"
     return QuantizerSpec(
         bits=group.bits,

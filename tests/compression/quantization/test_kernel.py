@@ -233,7 +233,11 @@ def test_the_library_is_built_once_and_reused_by_other_processes(
     assert done.returncode == 0, done.stderr
     assert str(libraries[0]) in done.stdout
     assert libraries[0].stat().st_mtime_ns == built
-    assert len(list((tmp_path / "kernels").iterdir())) == 1  # no leftovers from the build
+    # The library and its digest, and no leftovers from the build.
+    assert sorted(p.name for p in (tmp_path / "kernels").iterdir()) == [
+        libraries[0].name,
+        f"{libraries[0].name}.sha256",
+    ]
 
 
 @needs_compiler

@@ -1,0 +1,1 @@
+"""Mixed precision: HAWQ's Hessian traces, the exact budget search, and bit-width assignment."""
