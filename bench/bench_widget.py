@@ -1,10 +1,11 @@
 """Python-side timings of the Explorer: layout, first draw and single interactions.
 
 Run ``.venv/bin/python bench/bench_widget.py`` from the repository root.  It
-prints one line per measurement and asserts nothing.  Targets: layered layout
-of 2,000 nodes < 0.5 s; first draw of a 5,000-node graph <= 2 s; each
-interaction (select, toggle, set bits, recolour) <= 100 ms.  Browser rendering
-is not included (see docs/benchmarks.md for the plotly.js side).
+prints one line per measurement and asserts nothing.  Targets (issue 12): layered
+layout of 2,000 nodes < 0.5 s; first draw of the 5,000-node synthetic model
+<= 1 s; each interaction (select, edit recolour, overlay on, zoom relabel,
+theme switch, highlight) <= 100 ms.  Browser rendering is not included (see
+docs/benchmarks.md for the plotly.js side).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -40,7 +42,7 @@ def report(label: str, seconds: float) -> None:
 
 
 def click(explorer: object, point: int) -> None:
-    explorer.graph_view.figure._js2py_pointsCallback = {  # type: ignore[attr-defined]
+    explorer.graph_view.figure._js2py_pointsCallback = {
         "event_type": "plotly_click",
         "points": {"xs": [0.0], "ys": [0.0], "point_indexes": [point], "trace_indexes": [TRACE_NODES]},
         "device_state": None,
@@ -117,8 +119,45 @@ def bench_explorer(label: str, graph: Graph, collapse_above: int, engine: _layou
         report("collapse all", timed(view.collapse_all_button.click))
         report("expand all (every node, layout not cached)", timed(view.expand_all_button.click))
         report("collapse all again (layout cached)", timed(view.collapse_all_button.click))
+    bench_drawing(view)
     if ex.error.last is not None:
         print(f"    error shown: {ex.error.last!r}")
+
+
+def bench_drawing(view: Any) -> None:
+    """Overlay, highlight, zoom relabel, theme and snapshot on an Explorer's graph view."""
+    import tempfile
+
+    graph = view.graph
+    values = {n.name: float(n.id % 31) for n in graph.nodes if n.id % 5}
+    report(
+        "overlay on (colour by a measure, colour bar)",
+        timed(lambda: view.set_overlay(values, title="SQNR"), 5),
+    )
+    report("overlay off (back to bit widths)", timed(lambda: view.set_overlay(None, title=""), 5))
+    changed = [n.name for n in graph.nodes[::7]]
+    report(
+        f"highlight {len(changed)} changed nodes (diff outline)",
+        timed(lambda: view.set_highlight(changed), 5),
+    )
+    fig = view.figure
+    y_high = float(view.scene.y.max())
+    spans = iter([(y_high / 2 + 10 + k % 3, y_high / 2 - 5 - k % 3) for k in range(40)])
+
+    def zoom() -> None:  # what a wheel zoom sends back: two range changes, each relabels
+        bottom, top = next(spans)
+        fig.layout.xaxis.range = [-2.0 - bottom % 1, 4.0]
+        fig.layout.yaxis.range = [bottom, top]
+
+    report("zoom in (wheel): relabel the nodes in view", timed(zoom, 9))
+    report("fit all (zoom out, labels culled)", timed(view.fit_all, 5))
+    flips = iter([False, True] * 10)
+    report("theme switch (light <-> dark)", timed(lambda: view.set_theme(next(flips)), 6))
+    with tempfile.TemporaryDirectory() as tmp:
+        report(
+            "snapshot_html (standalone, plotly.js inlined)",
+            timed(lambda: view.snapshot_html(f"{tmp}/g.html"), 3),
+        )
 
 
 def main() -> None:

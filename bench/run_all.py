@@ -19,7 +19,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-MODULES = ["trace", "forward", "create", "explorer", "accuracy", "mixed_precision"]
+MODULES = ["trace", "forward", "create", "explorer", "accuracy", "mixed_precision", "pruning"]
 HEADER = """# Benchmarks
 
 Produced by `make bench` (`.venv/bin/python bench/run_all.py`) on {date}, {machine}, torch {torch},

@@ -145,17 +145,37 @@ def _check_quickstart(out: str, nb: nbformat.NotebookNode, workdir: Path) -> Non
     assert _has_widget(nb), "the Explorer was not displayed"
 
 
+def _bar_values(nb: nbformat.NotebookNode) -> list[float]:
+    """The x values of every horizontal bar trace in the notebook's plotly outputs."""
+    values: list[float] = []
+    for cell in nb.cells:
+        for output in cell.get("outputs", []) if cell.cell_type == "code" else []:
+            figure = output.get("data", {}).get("application/vnd.plotly.v1+json")
+            for trace in (figure or {}).get("data", []):
+                if trace.get("type") == "bar" and trace.get("orientation") == "h":
+                    values += [float(v) for v in trace["x"]]
+    return values
+
+
 def _check_mixed_precision(out: str, nb: nbformat.NotebookNode, workdir: Path) -> None:
     rows = {
-        name: re.search(rf"^{re.escape(name)} +{FLOAT} +{FLOAT} +([0-9,]+) ", out, re.MULTILINE)
+        name: re.search(rf"^{re.escape(name)} +{FLOAT} +([0-9,]+) ", out, re.MULTILINE)
         for name in ("uniform INT8", "mixed 4/8", "uniform INT4")
     }
     assert all(rows.values()), f"the comparison table is missing rows:\n{out}"
-    size = {name: int(m.group(3).replace(",", "")) for name, m in rows.items() if m}
-    for name, m in rows.items():
-        assert m and 0.9 < float(m.group(1)) <= 1.0, f"{name}: accuracy out of range"
+    size = {name: int(m.group(2).replace(",", "")) for name, m in rows.items() if m}
+    accuracy = {name: float(m.group(1)) for name, m in rows.items() if m}
+    for name, value in accuracy.items():
+        assert 0.9 < value <= 1.0, f"{name}: accuracy {value} out of range"
     assert size["uniform INT4"] < size["mixed 4/8"] < size["uniform INT8"]
-    assert "kept at 8 bits:" in out
+    assert accuracy["mixed 4/8"] >= accuracy["uniform INT4"], "the search did worse than uniform INT4"
+    budget = _byte_count(out, r"^proposed budget: ([0-9,]+) bytes")
+    assert size["mixed 4/8"] <= budget * 1.2  # the chosen setup's searched weights fit the budget
+    assert "kept at 8 bits:" in out and "lowest SQNR (dB):" in out and "overlay: SQNR (dB)" in out
+    assert "manual precision" in out and "bitwidth_per_scope" in out
+    bars = _bar_values(nb)
+    # A drop is plotted as a positive bar (an improvement at 4 bits would be a small negative one).
+    assert bars and max(bars) > 0 and max(bars) >= -min(bars), f"drops must be positive bars: {bars}"
     assert _has_widget(nb)
 
 
@@ -167,6 +187,9 @@ def _check_training_loop(out: str, nb: nbformat.NotebookNode, workdir: Path) -> 
     assert _number(out, rf"median \|onnxruntime - torch\| per image: {FLOAT}") < 1e-4
     assert _number(out, rf"same prediction: {FLOAT}%") >= 99.0
     _accuracy(out, rf"onnxruntime accuracy {FLOAT}")
+    assert _accuracy(out, rf"pruned \+ INT8 accuracy {FLOAT}") > 0.9
+    assert 0.25 < _number(out, rf"FLOPs removed: {FLOAT}%") / 100 < 0.6
+    assert "stripped model computes the same: True" in out
 
 
 def _check_custom_inputs(out: str, nb: nbformat.NotebookNode, workdir: Path) -> None:

@@ -50,7 +50,10 @@ from nncf_explore.compression.precision.mixed_precision import (
     mixed_precision_front,
     setup_with_bits,
 )
-from nncf_explore.compression.quantization.setup import QuantizerSetup
+from nncf_explore.compression.quantization.point_constraints import point_bits
+from nncf_explore.compression.quantization.settings import resolve_settings
+from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+from nncf_explore.graph.ir import Graph
 
 T = TypeVar("T")
 Measure = Literal["bits", "sqnr_db", "output_sqnr_db", "hessian_trace", "metric_drop"]
@@ -202,7 +205,13 @@ class Sensitivity:
         interface = compression_interface(self.model)
         losses = self.losses(candidates, loss, **trace_args)
         return mixed_precision_front(
-            interface.graph, interface.setup, losses, candidates, cost=cost, strict=strict
+            interface.graph,
+            interface.setup,
+            losses,
+            candidates,
+            cost=cost,
+            strict=strict,
+            allowed=device_bits(interface.graph, interface.setup.target_device),
         )
 
     def choose(
@@ -265,6 +274,13 @@ class Sensitivity:
             run.run(progress=self.progress)
             return _by_node(setup, dict(run.deltas()), max)
         raise ValueError(f"measure {measure!r} is unknown; use one of {list(MEASURES)}")
+
+
+def device_bits(graph: Graph, target_device: str) -> Callable[[QuantizationPoint], tuple[int, ...]]:
+    """The bit widths each point may take on ``target_device`` (NNCF's hardware config at that point)."""
+    section = {"algorithm": "quantization"}
+    settings = resolve_settings({"target_device": target_device, "compression": section}, section)
+    return lambda point: point_bits(point, graph, settings)
 
 
 def _by_node(

@@ -14,6 +14,7 @@ from typing import Any
 
 from torch import nn
 
+from nncf_explore.compression import const_sparsity, distillation, rb_sparsity
 from nncf_explore.compression.controller import ModelController
 from nncf_explore.config.nncf_config import NNCFConfig
 from nncf_explore.graph.ir import Graph
@@ -46,13 +47,64 @@ class BuildContext:
 Builder = Callable[[BuildContext], ModelController]
 
 
+def check_section_scopes(ctx: BuildContext) -> None:
+    """Refuse an ``ignored_scopes``/``target_scopes`` entry of the section that matches no node.
+
+    As NNCF does with ``validate_scopes`` (default true): an entry that names nothing in this
+    model (a typo, or a config written for another model) would otherwise be a silent no-op.
+    Entries are node names (``Net/Conv2d[conv1]/conv2d_0``), exact or with ``{re}``: the
+    algorithms select nodes by name, so a bare module scope would select nothing.
+
+    Raises:
+        ConfigError: The entry's JSON path, the closest names, and the fix.
+    """
+    from nncf_explore.compression.quantization.scope_checks import section_path
+    from nncf_explore.errors import ConfigError, did_you_mean
+    from nncf_explore.graph.scope import matches_pattern
+
+    if ctx.section.get("validate_scopes", True) is False:
+        return
+    prefix = section_path(ctx.config, ctx.section)
+    candidates = [n.name for n in ctx.graph.nodes]
+    for key in ("ignored_scopes", "target_scopes"):
+        value = ctx.section.get(key)
+        entries = [value] if isinstance(value, str) else list(value or [])
+        for i, entry in enumerate(entries):
+            if any(matches_pattern(entry, name) for name in candidates):
+                continue
+            where = f"{prefix}.{key}" + ("" if isinstance(value, str) else f"[{i}]")
+            raise ConfigError(
+                f"{where}: no match has been found among the model operations for {entry!r}"
+                f"{did_you_mean(entry, candidates)}. Names follow NNCF's scheme "
+                "'{scope}/{op}_{call_order}' (see original_graph.dot or the Explorer); prefix an entry "
+                "with '{re}' for a regex, or set "
+                f"{prefix}.validate_scopes: false"
+            )
+
+
 def _magnitude_sparsity(ctx: BuildContext) -> ModelController:
     from nncf_explore.compression.sparsity_controller import MagnitudeSparsityController
 
     return MagnitudeSparsityController(ctx.compressed, ctx.example_inputs, ctx.section, ctx.graph)
 
 
+def _filter_pruning(ctx: BuildContext) -> ModelController:
+    from nncf_explore.compression.pruning.controller import FilterPruningController
+
+    sections = ctx.config.get("compression")
+    where = "compression"
+    if isinstance(sections, list):
+        where += f"[{next((i for i, s in enumerate(sections) if s == ctx.section), 0)}]"
+    return FilterPruningController(
+        ctx.compressed, ctx.example_inputs, ctx.section, ctx.graph, restoring=ctx.restoring, where=where
+    )
+
+
 BUILDERS: Mapping[str, Builder] = {
     "magnitude_sparsity": _magnitude_sparsity,
+    "filter_pruning": _filter_pruning,
+    "rb_sparsity": rb_sparsity.build,
+    "const_sparsity": const_sparsity.build,
+    "knowledge_distillation": distillation.build,
 }
 """NNCF algorithm name -> builder; quantization is built by ``create_compressed_model`` itself."""

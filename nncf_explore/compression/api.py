@@ -19,7 +19,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from nncf_explore.compression.algorithms import BUILDERS, BuildContext
+from nncf_explore.compression.algorithms import BUILDERS, BuildContext, check_section_scopes
 from nncf_explore.compression.compression_state import check_compression_state, setup_from_state
 from nncf_explore.compression.controller import CompositeController, ModelController
 from nncf_explore.compression.init_data import batch_inputs
@@ -33,6 +33,7 @@ from nncf_explore.compression.quantization.setup import QuantizerSetup
 from nncf_explore.compression.runtime import INTERFACE_NAME
 from nncf_explore.config.init_args import BNAdaptationInitArgs, QuantizationRangeInitArgs
 from nncf_explore.config.nncf_config import NNCFConfig
+from nncf_explore.config.spec import Obj
 from nncf_explore.errors import ConfigError, InitDataError
 from nncf_explore.graph.inputs import make_mock_inputs
 from nncf_explore.graph.ir import Graph
@@ -284,6 +285,7 @@ def create_compressed_model(
             context = BuildContext(
                 compressed, model, config, section.data, example_inputs, graph, compression_state is not None
             )
+            check_section_scopes(context)
             controllers.append(BUILDERS[section.name](context))
     adapted: dict[str, Tensor] = {}
     if compression_state is None:
@@ -341,7 +343,10 @@ def _adapt_batchnorm(
 
     from nncf_explore.compression.batchnorm_adaptation import adapt_batchnorm
 
-    samples = max(int(s.get("initializer.batchnorm_adaptation.num_bn_adaptation_samples")) for s in sections)
+    # Algorithms without an initializer in NNCF's schema (rb_sparsity, const_sparsity, KD) ask for none.
+    path = "initializer.batchnorm_adaptation.num_bn_adaptation_samples"
+    asked = [int(s.get(path)) for s in sections if isinstance(s.spec, Obj) and "initializer" in s.spec.fields]
+    samples = max(asked, default=0)
     if samples <= 0:
         return {}
     before = {

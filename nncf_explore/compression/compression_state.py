@@ -18,6 +18,7 @@ from typing import Any, NoReturn, get_args
 from torch import Tensor, nn
 
 from nncf_explore.compression.quantization.controller import BUILDER_STATE_VERSION
+from nncf_explore.compression.quantization.point_constraints import check_point
 from nncf_explore.compression.quantization.settings import QuantizationSettings, check_bits
 from nncf_explore.compression.quantization.setup import PointKind, QuantizationPoint, QuantizerSetup
 from nncf_explore.compression.quantization.spec import QuantizerSpec, check_scale_shape
@@ -229,6 +230,13 @@ class _PointChecker:
             self._weight_shape(point, node, where) if kind == "weight" else self._tensor(point, node, where)
         )
         self._fits(point, shape, where)
+        try:  # the device's rule at this point (NPU: 4-bit activations only before some ops)
+            check_point(point, self.graph, self.settings)
+        except ConfigError as exc:
+            raise CompressionStateError(
+                f"{where}.spec.bits: {exc}; or pass the config (its target_device) that the state was "
+                "saved with"
+            ) from None
         if "id" in data and data["id"] != point.id:
             _fail(
                 f"{where}.id",

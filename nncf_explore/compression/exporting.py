@@ -152,6 +152,7 @@ def export_onnx(
     """
     args, kwargs = inputs
     opset = _opset(save_format)
+    model = _without_pruned_filters(model)
     names = input_names or [f"input.{i}" for i in range(len(args) + len(kwargs))]
     root = _KeywordsAsPositional(model, list(kwargs)) if kwargs else model
     calls = QdqCalls()
@@ -237,12 +238,27 @@ def _batch_dynamic_shapes(model: nn.Module, args: Args, kwargs: Kwargs) -> dict[
     return shapes
 
 
+def _without_pruned_filters(model: nn.Module) -> nn.Module:
+    """``model``, or a copy of it with filter pruning's masked filters physically removed."""
+    if not is_compressed(model):
+        return model
+    from nncf_explore.compression.pruning.shrink import pruned_copy  # pruning builds on this module
+
+    pruned = pruned_copy(model)
+    return model if pruned is None else pruned
+
+
 def strip_model(model: nn.Module, inputs: tuple[Args, Kwargs], do_copy: bool = True) -> nn.Module:
     """A plain ``torch.fx.GraphModule`` computing ``model``'s eval-mode forward, quantization kept.
 
     The batch dimension is left dynamic where the model allows it.  ``torch.export`` lets the
-    result share parameters and buffers with ``model``; ``do_copy`` gives it its own.
+    result share parameters and buffers with ``model``; ``do_copy`` gives it its own.  With
+    filter pruning, the pruned filters are physically removed first, from a copy (so the
+    result never shares with ``model`` then).
     """
+    pruned = _without_pruned_filters(model)
+    do_copy = do_copy and pruned is model  # a pruned copy is already the result's own
+    model = pruned
     # A batch of 1 would make torch.export specialise the batch size; capture with 2.
     args = tuple(_batch_of_two(a) for a in inputs[0])
     kwargs = {k: _batch_of_two(v) for k, v in inputs[1].items()}

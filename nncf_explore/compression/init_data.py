@@ -47,6 +47,24 @@ def _batch_size(args: Args, kwargs: Kwargs) -> int:
     return 1
 
 
+def expected_batches(loader: Iterable[Any], num_samples: int, batch_size: int | None) -> int | None:
+    """Batches :func:`init_batches` will run: the sample budget's, or the loader's length if shorter.
+
+    Examples:
+        >>> expected_batches([0] * 22, 2000, 32), expected_batches([0] * 22, 64, 32)
+        (22, 2)
+        >>> expected_batches(iter([]), 64, None) is None
+        True
+    """
+    wanted = math.ceil(num_samples / batch_size) if batch_size else None
+    try:
+        length: int | None = len(loader)  # type: ignore[arg-type]
+    except TypeError:
+        length = None
+    known = [n for n in (wanted, length) if n is not None]
+    return min(known) if known else None
+
+
 def init_batches(
     loader: Iterable[Any], num_samples: int, device: torch.device, *, desc: str, progress: bool = True
 ) -> Iterator[tuple[Args, Kwargs, int]]:
@@ -64,8 +82,8 @@ def init_batches(
     from tqdm.auto import tqdm  # imported late: tqdm.auto probes for a notebook front end
 
     init_loader = wrap_dataloader_for_init(loader)
-    batch = init_loader.batch_size
-    total = math.ceil(num_samples / batch) if batch else None
+    sized = init_loader.batch_size is not None
+    total = expected_batches(init_loader, num_samples, init_loader.batch_size)
     seen = 0
     if num_samples <= 0:
         return
@@ -73,6 +91,10 @@ def init_batches(
         for item in init_loader:
             args, kwargs = map_tensors(batch_inputs(init_loader, item), lambda t: t.to(device))
             size = _batch_size(args, kwargs)
+            if not sized:  # a loader without batch_size: its first batch tells (no "4/?")
+                sized = True
+                bar.total = expected_batches(init_loader, num_samples, size)
+                bar.refresh()
             yield args, kwargs, size
             bar.update(1)
             seen += size

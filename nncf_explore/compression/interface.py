@@ -25,13 +25,15 @@ from nncf_explore.compression.quantization.range_settings import RangeConfig, Ra
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.compression.replay import Replay
 from nncf_explore.compression.runtime import INTERFACE_NAME, Forward, HookRunner
-from nncf_explore.compression.weight_cache import WeightCache
+from nncf_explore.compression.weight_cache import WeightCache, dependencies
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.leaves import Args, Kwargs
 from nncf_explore.graph.tracking import InputsWrapper, OutputsWrapper
 
 SPARSITY_MASKS = "sparsity_masks"
 """Submodule of the interface holding magnitude-sparsity masks, when that algorithm runs."""
+PRUNING_MASKS = "pruning_masks"
+"""Submodule of the interface holding filter-pruning masks, when that algorithm runs."""
 
 Slot = tuple[str, str]
 """``(ModuleDict name, key)`` of a quantizer inside the interface."""
@@ -51,6 +53,11 @@ class MaskedWeight(nn.Module):
         object.__setattr__(self, "masks", masks)
         object.__setattr__(self, "param", param)
         object.__setattr__(self, "quantizer", quantizer)
+
+    def cache_tensors(self) -> list[Any]:
+        """What the masked weight depends on besides the weight (for the eval-mode weight cache)."""
+        inner = [] if self.quantizer is None else dependencies(self.quantizer)
+        return [*self.masks.parameters(), *self.masks.buffers(), *inner]
 
     def forward(self, weight: Any) -> Any:
         masked = weight * self.masks.mask(self.param)
@@ -172,9 +179,10 @@ class CompressionInterface(nn.Module):
         """The hook plan of the current setup (built on first use), sparsity masks included."""
         if self._plan is None:
             plan = build_hook_plan(self.graph, ((p, self.quantizer(p.id)) for p in self.setup))
-            masks = self._modules.get(SPARSITY_MASKS)
-            if masks is not None:
-                plan = with_weight_masks(plan, masks)
+            for key in (SPARSITY_MASKS, PRUNING_MASKS):
+                masks = self._modules.get(key)
+                if masks is not None:
+                    plan = with_weight_masks(plan, masks)
             self._plan = plan
         return self._plan
 

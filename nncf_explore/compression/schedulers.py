@@ -9,10 +9,16 @@ from __future__ import annotations
 
 import bisect
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from nncf_explore.errors import ConfigError
+
+ADAPTIVE_STEP = 0.05
+"""How much NNCF's ``adaptive`` sparsity schedule raises the level at a time."""
+ADAPTIVE_EPS = 0.03
+"""How close the achieved sparsity must come to the level before ``adaptive`` raises it."""
+_FUNCTIONS = ("polynomial", "exponential")
 
 
 class CompressionScheduler:
@@ -101,7 +107,9 @@ class SparsityScheduler(CompressionScheduler):
 
     Args:
         set_level: Called with the new sparsity level.
-        schedule: ``polynomial``, ``exponential`` or ``multistep``.
+        schedule: ``polynomial``, ``exponential``, ``multistep``, or ``adaptive`` (only with
+            ``achieved_level``: the level grows by 0.05 each time the achieved sparsity has come within
+            0.03 of it for ``patience`` epochs, NNCF's constants).
         initial: ``sparsity_init``.
         target: ``sparsity_target``.
         target_epoch: ``sparsity_target_epoch``.
@@ -112,6 +120,10 @@ class SparsityScheduler(CompressionScheduler):
         update_per_optimizer_step: Interpolate within epochs; ``steps_per_epoch``, if not given,
             is counted during the first epoch (levels change per epoch until then).
         steps_per_epoch: Iterations per epoch for per-step updates.
+        patience: ``adaptive`` only: epochs at the current level before it grows.
+        achieved_level: The sparsity the model has reached; needed by ``adaptive``.
+        on_freeze: Called once when the freeze epoch is reached (RB sparsity stops learning masks).
+        algorithm: The config section's algorithm, for error messages.
 
     Examples:
         >>> levels = []
@@ -137,20 +149,22 @@ class SparsityScheduler(CompressionScheduler):
         multistep_levels: Sequence[float] = (0.1, 0.5),
         update_per_optimizer_step: bool = False,
         steps_per_epoch: int | None = None,
+        patience: int = 1,
+        achieved_level: Callable[[], float] | None = None,
+        on_freeze: Callable[[], None] | None = None,
+        algorithm: str = "magnitude_sparsity",
     ) -> None:
         super().__init__()
-        if schedule not in ("polynomial", "exponential", "multistep"):
-            raise ConfigError(
-                f"magnitude_sparsity params.schedule {schedule!r} is not supported by nncf_explore "
-                "('adaptive' needs rb_sparsity's loss); use 'polynomial', 'exponential' or 'multistep'"
-            )
+        _check_schedule(schedule, achieved_level is not None, algorithm)
         self.set_level = set_level
         self.schedule = schedule
+        self.patience, self.achieved_level, self.on_freeze = patience, achieved_level, on_freeze
+        self._bad_epochs = 0
         self.multistep_steps, self.multistep_levels = sorted(multistep_steps), list(multistep_levels)
         if schedule == "multistep":
             if len(self.multistep_levels) != len(self.multistep_steps) + 1:
                 raise ConfigError(
-                    f"magnitude_sparsity params.multistep_sparsity_levels has {len(self.multistep_levels)} "
+                    f"{algorithm} params.multistep_sparsity_levels has {len(self.multistep_levels)} "
                     f"levels for {len(self.multistep_steps)} multistep_steps; give one level more than steps"
                 )
             initial, target = self.multistep_levels[0], self.multistep_levels[-1]
@@ -162,6 +176,34 @@ class SparsityScheduler(CompressionScheduler):
         self._steps_in_epoch = 0
         self.level = initial
         self.set_level(initial)
+
+    @classmethod
+    def from_section(
+        cls,
+        set_level: Callable[[float], None],
+        get: Callable[[str], Any],
+        params: Mapping[str, Any],
+        **extra: Any,
+    ) -> SparsityScheduler:
+        """The scheduler a sparsity section describes; ``get(path)`` reads a field with its default.
+
+        ``extra`` passes what only some algorithms have (``patience``, ``achieved_level``, ...).
+        """
+        return cls(
+            set_level,
+            schedule=str(get("params.schedule")),
+            initial=float(get("sparsity_init")),
+            target=float(get("params.sparsity_target")),
+            target_epoch=int(get("params.sparsity_target_epoch")),
+            freeze_epoch=int(get("params.sparsity_freeze_epoch")),
+            power=float(get("params.power")),
+            concave=bool(get("params.concave")),
+            multistep_steps=list(get("params.multistep_steps")),
+            multistep_levels=list(get("params.multistep_sparsity_levels")),
+            update_per_optimizer_step=bool(get("params.update_per_optimizer_step")),
+            steps_per_epoch=params.get("steps_per_epoch"),
+            **extra,
+        )
 
     @property
     def frozen(self) -> bool:
@@ -184,9 +226,24 @@ class SparsityScheduler(CompressionScheduler):
 
     def _update(self, epoch: float) -> None:
         if self.frozen:
+            if self.on_freeze is not None:
+                self.on_freeze()
             return
-        self.level = self.level_at(epoch)
+        self.level = self.level_at(epoch) if self.schedule != "adaptive" else self._adaptive_level()
         self.set_level(self.level)
+
+    def _adaptive_level(self) -> float:
+        # NNCF's AdaptiveSparsityScheduler: raise the level once the model has kept up with it.
+        assert self.achieved_level is not None  # checked at construction
+        if self.current_epoch < 0:
+            return self.level
+        near = self.achieved_level() >= self.level - ADAPTIVE_EPS
+        self._bad_epochs = self._bad_epochs + 1 if near else 0
+        level = self.level
+        if self._bad_epochs >= self.patience:
+            self._bad_epochs = 0
+            level += ADAPTIVE_STEP
+        return min(level, self.target)
 
     def epoch_step(self, next_epoch: int | None = None) -> None:
         if self.update_per_optimizer_step and self.steps_per_epoch is None and self._steps_in_epoch:
@@ -198,12 +255,38 @@ class SparsityScheduler(CompressionScheduler):
     def step(self, next_step: int | None = None) -> None:
         super().step(next_step)
         self._steps_in_epoch += 1
-        if self.update_per_optimizer_step and self.steps_per_epoch and self.schedule != "multistep":
+        if self.update_per_optimizer_step and self.steps_per_epoch and self.schedule in _FUNCTIONS:
             self._update(self.current_epoch + min(self._steps_in_epoch / self.steps_per_epoch, 1.0))
+
+    def get_state(self) -> dict[str, Any]:
+        state = super().get_state()
+        if self.schedule == "adaptive":
+            # its level depends on the training history, not only on the epoch
+            state.update(current_sparsity_level=self.level, num_bad_epochs=self._bad_epochs)
+        return state
 
     def load_state(self, state: dict[str, Any]) -> None:
         super().load_state(state)
+        if self.schedule == "adaptive":
+            self.level = float(state.get("current_sparsity_level", self.level))
+            self._bad_epochs = int(state.get("num_bad_epochs", 0))
+            if self.frozen and self.on_freeze is not None:
+                self.on_freeze()
+            else:
+                self.set_level(self.level)
+            return
         self._update(float(self.current_epoch))
+
+
+def _check_schedule(schedule: str, adaptive_ok: bool, algorithm: str) -> None:
+    allowed = [*_FUNCTIONS, "multistep", *(["adaptive"] if adaptive_ok else [])]
+    if schedule in allowed:
+        return
+    why = " ('adaptive' needs rb_sparsity's loss)" if schedule == "adaptive" else ""
+    raise ConfigError(
+        f"{algorithm} params.schedule {schedule!r} is not supported by nncf_explore{why}; use "
+        + ", ".join(repr(a) for a in allowed)
+    )
 
 
 class CompositeScheduler(CompressionScheduler):

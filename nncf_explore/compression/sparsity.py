@@ -10,10 +10,13 @@ weights on every forward, before quantization when both algorithms run.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
+from nncf_explore.compression.interface import SPARSITY_MASKS, compression_interface
+from nncf_explore.errors import ConfigError
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.ops import OpCategory
 from nncf_explore.graph.scope import matches_any
@@ -89,10 +92,16 @@ def compute_masks(
 
 
 class SparsityMasks(nn.Module):
-    """Mask buffers keyed by :func:`mask_key` of the parameter name."""
+    """Mask buffers keyed by :func:`mask_key` of the parameter name.
 
-    def __init__(self, weights: Mapping[str, Tensor]) -> None:
+    Args:
+        weights: The weights to mask, by parameter name (masks start all ones).
+        algorithm: The algorithm that owns the masks, for messages.
+    """
+
+    def __init__(self, weights: Mapping[str, Tensor], algorithm: str = "magnitude_sparsity") -> None:
         super().__init__()
+        self.algorithm = algorithm
         for name, weight in weights.items():
             self.register_buffer(mask_key(name), torch.ones_like(weight))
 
@@ -114,3 +123,35 @@ class SparsityMasks(nn.Module):
         """Fraction of zeros in ``param``'s mask."""
         mask = self.mask(param)
         return float(1.0 - mask.sum().item() / max(mask.numel(), 1))
+
+
+def install_masks(model: nn.Module, masks: nn.Module, where: str) -> None:
+    """Make ``masks`` the weight masks of ``model``: every forward multiplies them in before quantization.
+
+    ``masks`` offers ``mask(param)`` and ``names()`` (:class:`SparsityMasks`, or RB sparsity's learned
+    masks); it becomes ``model._nncf.sparsity_masks``, so its tensors are in the model's state dict.
+
+    Raises:
+        ConfigError: Another sparsity algorithm of the config already masks the weights.
+    """
+    interface = compression_interface(model)
+    existing = interface._modules.get(SPARSITY_MASKS)
+    if existing is not None:
+        raise ConfigError(
+            f"{where}: {getattr(masks, 'algorithm', '?')} and {getattr(existing, 'algorithm', '?')} both "
+            "sparsify the weights, and one model holds one set of sparsity masks (as in NNCF); keep one "
+            "sparsity algorithm in 'compression'"
+        )
+    interface.add_module(SPARSITY_MASKS, masks)
+    interface.invalidate_plan()
+
+
+def section_weights(graph: Graph, section: Mapping[str, Any]) -> dict[str, str]:
+    """:func:`sparsifiable_weights` within an algorithm section's ``target_scopes``/``ignored_scopes``."""
+
+    def scopes(value: Any) -> list[str]:
+        return [] if value is None else [value] if isinstance(value, str) else list(value)
+
+    target = section.get("target_scopes")
+    ignored = scopes(section.get("ignored_scopes"))
+    return sparsifiable_weights(graph, ignored, scopes(target) if target else None)

@@ -11,17 +11,18 @@ from torch import nn
 from nncf_explore.compression.controller import CompressionStage, ModelController
 from nncf_explore.compression.interface import SPARSITY_MASKS, compression_interface
 from nncf_explore.compression.schedulers import SparsityScheduler
-from nncf_explore.compression.sparsity import SparsityMasks, compute_masks, sparsifiable_weights
+from nncf_explore.compression.sparsity import (
+    SparsityMasks,
+    compute_masks,
+    install_masks,
+    section_weights,
+)
 from nncf_explore.compression.statistics import NNCFStatistics, SparsityStatistics
 from nncf_explore.config.sections import resolve
 from nncf_explore.graph.ir import Graph
 from nncf_explore.graph.leaves import Args, Kwargs
 
 ALGORITHM = "magnitude_sparsity"
-
-
-def _scopes(value: Any) -> list[str]:
-    return [] if value is None else [value] if isinstance(value, str) else list(value)
 
 
 class MagnitudeSparsityController(ModelController):
@@ -32,40 +33,31 @@ class MagnitudeSparsityController(ModelController):
         example_inputs: The tracing inputs.
         section: The config's ``magnitude_sparsity`` section.
         graph: The traced graph.
+        where: The section's JSON path, for messages.
     """
 
     name = ALGORITHM
 
     def __init__(
-        self, model: nn.Module, example_inputs: tuple[Args, Kwargs], section: Mapping[str, Any], graph: Graph
+        self,
+        model: nn.Module,
+        example_inputs: tuple[Args, Kwargs],
+        section: Mapping[str, Any],
+        graph: Graph,
+        where: str = "compression",
     ) -> None:
         super().__init__(model, example_inputs)
 
         def get(path: str) -> Any:
             return resolve(section, path, algorithm=ALGORITHM)
 
-        target = section.get("target_scopes")
-        ignored = _scopes(section.get("ignored_scopes"))
-        self.weights = sparsifiable_weights(graph, ignored, _scopes(target) if target else None)
+        self.weights = section_weights(graph, section)
         self.importance = str(get("params.weight_importance"))
         self.mode = str(get("params.sparsity_level_setting_mode"))
-        interface = compression_interface(model)
         params = {name: model.get_parameter(name) for name in self.weights}
-        interface.add_module(SPARSITY_MASKS, SparsityMasks(params))
-        interface.invalidate_plan()
-        self.schedule = SparsityScheduler(
-            self.set_sparsity_level,
-            schedule=str(get("params.schedule")),
-            initial=float(get("sparsity_init")),
-            target=float(get("params.sparsity_target")),
-            target_epoch=int(get("params.sparsity_target_epoch")),
-            freeze_epoch=int(get("params.sparsity_freeze_epoch")),
-            power=float(get("params.power")),
-            concave=bool(get("params.concave")),
-            multistep_steps=list(get("params.multistep_steps")),
-            multistep_levels=list(get("params.multistep_sparsity_levels")),
-            update_per_optimizer_step=bool(get("params.update_per_optimizer_step")),
-            steps_per_epoch=section.get("params", {}).get("steps_per_epoch"),
+        install_masks(model, SparsityMasks(params, ALGORITHM), where)
+        self.schedule = SparsityScheduler.from_section(
+            self.set_sparsity_level, get, section.get("params", {})
         )
         self.scheduler = self.schedule
 

@@ -10,8 +10,12 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
+
+if TYPE_CHECKING:  # the pruning package renders its tables with this module's helpers
+    from nncf_explore.compression.pruning.statistics import PruningStatistics
 
 
 def render_table(header: Sequence[str] | None, rows: Sequence[Sequence[object]]) -> str:
@@ -173,23 +177,34 @@ class QuantizationStatistics:
 
 @dataclass(frozen=True)
 class SparsityStatistics:
-    """Sparsity level of each sparsified weight and overall."""
+    """Sparsity level of each sparsified weight and overall.
+
+    Attributes:
+        levels: Fraction of zeroed elements, by parameter name.
+        target_level: The level the algorithm currently aims at.
+        model_level: Fraction of zeroed elements over all sparsified weights.
+        algorithm: The algorithm's name in the table title (NNCF's wording).
+        extra: More ``(statistic, value)`` rows, e.g. RB sparsity's mean mask probability.
+    """
 
     levels: dict[str, float]
     target_level: float
     model_level: float
+    algorithm: str = "magnitude sparsity"
+    extra: tuple[tuple[str, str], ...] = ()
 
     def to_str(self) -> str:
         """NNCF-like tables."""
         rows = [[name, f"{100 * level:.2f} %"] for name, level in self.levels.items()]
         return "\n".join(
             [
-                "Statistics of the magnitude sparsity algorithm:",
+                f"Statistics of the {self.algorithm} algorithm:",
                 render_table(
                     ["Statistic's name", "Value"],
                     [
                         ["Sparsity level of the whole model", f"{self.model_level:.3f}"],
                         ["Target sparsity level", f"{self.target_level:.3f}"],
+                        *[list(row) for row in self.extra],
                     ],
                 ),
                 render_table(["Layer's name", "Sparsity level"], rows),
@@ -206,10 +221,20 @@ class NNCFStatistics:
 
     quantization: QuantizationStatistics | None = None
     magnitude_sparsity: SparsityStatistics | None = None
+    rb_sparsity: SparsityStatistics | None = None
+    const_sparsity: SparsityStatistics | None = None
+    filter_pruning: PruningStatistics | None = None
 
     def to_str(self) -> str:
         """All tables, one algorithm after the other."""
-        return "\n\n".join(s.to_str() for s in (self.quantization, self.magnitude_sparsity) if s is not None)
+        tables = (
+            self.quantization,
+            self.magnitude_sparsity,
+            self.rb_sparsity,
+            self.const_sparsity,
+            self.filter_pruning,
+        )
+        return "\n\n".join(s.to_str() for s in tables if s is not None)
 
     def __str__(self) -> str:
         return self.to_str()

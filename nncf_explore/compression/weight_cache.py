@@ -30,10 +30,22 @@ class WeightCache:
 def state_key(param: Tensor, quantizer: nn.Module) -> tuple[int, ...]:
     """What a cached quantized weight depends on: the quantizer, and storage and version of every tensor."""
     key = [id(quantizer), param.data_ptr(), param._version]
-    for tensor in (*quantizer._parameters.values(), *quantizer._buffers.values()):
+    for tensor in dependencies(quantizer):
         if tensor is not None:
             key += (tensor.data_ptr(), tensor._version)
     return tuple(key)
+
+
+def dependencies(quantizer: nn.Module) -> list[Tensor | None]:
+    """The tensors a weight transform reads besides the weight: its own, or what it declares.
+
+    A sparsity mask wrapper (``MaskedWeight``) declares its masks and its inner quantizer's tensors
+    through ``cache_tensors()``: they are not its parameters or buffers.
+    """
+    declared = getattr(quantizer, "cache_tensors", None)
+    if callable(declared):
+        return list(declared())
+    return [*quantizer._parameters.values(), *quantizer._buffers.values()]
 
 
 def needs_autograd(param: Tensor, quantizer: nn.Module) -> bool:

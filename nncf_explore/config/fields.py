@@ -42,7 +42,13 @@ ALGORITHMS: Mapping[str, Obj] = {
 }
 """Algorithm sections by their ``"algorithm"`` name, in NNCF's registry order."""
 
-_ALGORITHM_SECTION = Tagged("algorithm", ALGORITHMS, description="One compression algorithm.")
+_ALGORITHM_SECTION = Tagged(
+    "algorithm",
+    ALGORITHMS,
+    description="One compression algorithm.",
+    # NNCF 2.19's torch binarization (XNOR, DoReFa): valid in its schema, not implemented here.
+    elsewhere=frozenset({"binarization"}),
+)
 
 _INPUT_INFO = Obj(
     {

@@ -122,10 +122,15 @@ class OneOf(_Meta):
 
 @dataclass(frozen=True)
 class Tagged(_Meta):
-    """One of several objects told apart by the string value of the ``tag`` key."""
+    """One of several objects told apart by the string value of the ``tag`` key.
+
+    ``elsewhere`` names tag values that are valid in NNCF but have no object here, so that
+    they get "not implemented" rather than "unknown".
+    """
 
     tag: str
     options: Mapping[str, Obj]
+    elsewhere: frozenset[str] = frozenset()
 
 
 Spec: TypeAlias = Field | ArrayOf | TupleOf | MapOf | Obj | OneOf | Tagged

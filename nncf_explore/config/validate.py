@@ -236,6 +236,15 @@ def _check_tagged(spec: Tagged, value: Mapping[str, Json], path: str, out: list[
         out.append(ConfigIssue(path, f"missing key {show(spec.tag)} (one of {names}){typo}"))
         return
     name = value[spec.tag]
+    if isinstance(name, str) and name in spec.elsewhere:
+        out.append(
+            ConfigIssue(
+                join_path(path, spec.tag),
+                f"{show(name)} is valid NNCF but not implemented by nncf_explore (supported: {names}); "
+                "remove this section, or run it with NNCF 2.19",
+            )
+        )
+        return
     if not isinstance(name, str) or name not in spec.options:
         hint = did_you_mean(str(name), spec.options, n=1)
         out.append(ConfigIssue(join_path(path, spec.tag), f"{show(name)} is not one of {names}{hint}"))

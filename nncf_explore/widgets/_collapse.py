@@ -39,6 +39,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
+from types import MappingProxyType
 
 from nncf_explore.graph.ir import Edge, Graph
 
@@ -184,10 +186,10 @@ class VisibleGraph:
         """Item keys in drawing order."""
         return [item.key for item in self.items]
 
-    @property
-    def index(self) -> dict[ViewKey, int]:
-        """Position of each key in :attr:`items`."""
-        return {item.key: i for i, item in enumerate(self.items)}
+    @cached_property
+    def index(self) -> Mapping[ViewKey, int]:
+        """Position of each key in :attr:`items` (built once: lookups run per click and per node)."""
+        return MappingProxyType({item.key: i for i, item in enumerate(self.items)})
 
 
 def representative(tree: ModuleTree, node_id: int, expanded: frozenset[str]) -> ViewKey:

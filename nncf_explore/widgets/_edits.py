@@ -1,6 +1,6 @@
 """Edits of a quantizer setup, and the undo history (pure).
 
-An edit is data (:class:`Toggle`, :class:`SetSpec`, :class:`SetDevice`);
+An edit is data (:class:`Toggle`, :class:`SetSpec`, :class:`SetDevice`, :class:`ApplySetup`);
 :func:`apply_edit` turns the current setup into the next one.  Points that
 share a unified scale change together, because NNCF gives them one
 quantizer.  A point turned off and on again comes back as it was when it was
@@ -55,7 +55,15 @@ class SetDevice:
     device: str
 
 
-Edit = Toggle | SetSpec | SetDevice
+@dataclass(frozen=True)
+class ApplySetup:
+    """Replace the whole setup at once (a mixed-precision front point): one edit, one undo step."""
+
+    setup: QuantizerSetup
+    label: str
+
+
+Edit = Toggle | SetSpec | SetDevice | ApplySetup
 
 
 T = TypeVar("T")
@@ -96,6 +104,8 @@ def apply_edit(
     """
     if isinstance(edit, SetDevice):
         return QuantizerSetup(current.points, edit.device)
+    if isinstance(edit, ApplySetup):
+        return edit.setup
     for qid in edit.qids:
         if qid not in current and qid not in default:
             default.get(qid)  # raises with a "did you mean"
@@ -126,6 +136,8 @@ def describe(edit: Edit) -> str:
     """A short label for the history, e.g. ``"bits=4: 3 quantizers"``."""
     if isinstance(edit, SetDevice):
         return f"target_device={edit.device}"
+    if isinstance(edit, ApplySetup):
+        return edit.label
     what = edit.qids[0] if len(edit.qids) == 1 else f"{len(edit.qids)} quantizers"
     if isinstance(edit, Toggle):
         return f"{'on' if edit.enabled else 'off'}: {what}"

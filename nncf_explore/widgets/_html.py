@@ -12,6 +12,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from nncf_explore.compression.quantization.setup import QuantizerSetup
+from nncf_explore.compression.quantization.spec import QuantizerSpec
 from nncf_explore.graph.ir import Graph, Node
 
 _ADDED = "background:#fff3b0"
@@ -85,19 +86,42 @@ def setup_stats(
 
 
 def human_bytes(n: float) -> str:
-    """``1536`` -> ``'1.5 kB'``.
+    """``1536`` -> ``'1.5 KiB'``: binary units, the one size unit of the whole Explorer.
 
     Examples:
-        >>> human_bytes(1536), human_bytes(44_700_000)
-        ('1.5 kB', '44.7 MB')
+        >>> human_bytes(1536), human_bytes(44_700_000), human_bytes(512)
+        ('1.5 KiB', '42.6 MiB', '512 B')
     """
-    if n < 1000:
+    if n < 1024:
         return f"{n:.0f} B"
-    for unit in ("kB", "MB"):
-        n /= 1000
-        if n < 1000:
+    for unit in ("KiB", "MiB"):
+        n /= 1024
+        if n < 1024:
             return f"{n:.1f} {unit}"
-    return f"{n / 1000:.1f} GB"
+    return f"{n / 1024:.1f} GiB"
+
+
+def spec_text(spec: QuantizerSpec) -> str:
+    """A spec in words, e.g. ``"8-bit, symmetric, per-tensor"``.
+
+    Examples:
+        >>> from nncf_explore.compression.quantization.spec import QuantizerSpec
+        >>> spec_text(QuantizerSpec())
+        '8-bit, symmetric, per-tensor'
+        >>> spec_text(QuantizerSpec(bits=4, mode="asymmetric", per_channel=True, signed=False))
+        '4-bit, asymmetric, per-channel, unsigned'
+    """
+    words = [f"{spec.bits}-bit", spec.mode, "per-channel" if spec.per_channel else "per-tensor"]
+    if spec.signed is not None:
+        words.append("signed" if spec.signed else "unsigned")
+    if spec.narrow_range:
+        words.append("narrow range")
+    return ", ".join(words)
+
+
+def spec_html(spec: QuantizerSpec) -> str:
+    """:func:`spec_text`, with NNCF's short form (``B:8 M:S ...``) in its hover."""
+    return f"<span title='{html.escape(spec.label())}'>{html.escape(spec_text(spec))}</span>"
 
 
 def stats_html(stats: SetupStats) -> str:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import html
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import ipywidgets as widgets
@@ -12,21 +11,23 @@ import ipywidgets as widgets
 from nncf_explore.config.jsonio import write_text_atomic
 from nncf_explore.widgets._export import download_link_html, export_path
 from nncf_explore.widgets._html import error_html, human_bytes
+from nncf_explore.widgets._metric_chart import MetricPoint, metric_traces, record
 from nncf_explore.widgets._ui import FigureSync, button, css, hidden
 
 Action = Callable[[], None]
 
 
 class ErrorArea(widgets.VBox):  # type: ignore[misc]
-    """Where every failed action is reported: the exception's type and message, and a fix if known."""
+    """Where every failed action is reported (type, message, a fix if known), and what an action changed."""
 
     def __init__(self) -> None:
         self.message = css(widgets.HTML(), "nxe-error")
+        self.status = css(widgets.HTML(), "nxe-status")
         self.fix = button("", "nxe-error-fix")
         self._fix_action: Action | None = None
         self.fix.on_click(lambda _: self._fix_action() if self._fix_action else None)
         self.last: BaseException | None = None
-        super().__init__([self.message, self.fix])
+        super().__init__([self.message, self.fix, self.status])
         hidden(self.fix, True)
 
     def show(self, exc: BaseException, fix: tuple[str, Action] | None = None) -> None:
@@ -37,29 +38,31 @@ class ErrorArea(widgets.VBox):  # type: ignore[misc]
         self.fix.description = fix[0] if fix else ""
         hidden(self.fix, fix is None)
 
+    def note(self, text: str) -> None:
+        """Say what an action changed (not an error: neutral colour, in ``nxe-status``)."""
+        self.status.value = f"<div style='font-size:12px;color:#555'>{html.escape(text)}</div>"
+
     def clear(self) -> None:
-        """Remove the report."""
+        """Remove the report and the last note."""
         self.last = None
         self.message.value = ""
+        self.status.value = ""
         self._fix_action = None
         hidden(self.fix, True)
 
 
-@dataclass(frozen=True)
-class MetricPoint:
-    """One evaluation: weight memory, metric value and the edit it followed."""
-
-    memory_bytes: int
-    value: float
-    label: str
-
-
 class MetricPanel(widgets.VBox):  # type: ignore[misc]
-    """Evaluate the compressed model on demand and chart metric against weight size."""
+    """Evaluate the compressed model on demand and chart metric against weight size.
+
+    Args:
+        evaluate: Evaluates the current setup (the Explorer calls :meth:`add` with the result).
+        fp32_bytes: FP32 weight size, drawn as a reference line.
+        int8_bytes: Weight size of uniform INT8, drawn as a reference line.
+    """
 
     children: tuple[widgets.Widget, ...]  # a traitlet of VBox; declared for mypy only
 
-    def __init__(self, evaluate: Action) -> None:
+    def __init__(self, evaluate: Action, fp32_bytes: int = 0, int8_bytes: int = 0) -> None:
         self.button = button(
             "Evaluate metric", "nxe-metric-button", "Run the session's metric on the current model"
         )
@@ -71,47 +74,46 @@ class MetricPanel(widgets.VBox):  # type: ignore[misc]
         )
         self.value = css(widgets.HTML(), "nxe-metric")
         self.points: list[MetricPoint] = []
+        self.fp32_bytes, self.int8_bytes = fp32_bytes, int8_bytes
         self.chart: Any = None  # a FigureWidget, made on the first value
         self._chart_sync: FigureSync | None = None
         self.button.on_click(lambda _: evaluate())
         super().__init__([widgets.HBox([self.button, self.auto]), self.value])
 
     def add(self, point: MetricPoint | None) -> None:
-        """Record an evaluation (None: the session has no metric) and redraw the chart."""
+        """Record an evaluation (None: the session has no metric) and redraw the chart.
+
+        A setup evaluated again (same ``key``, e.g. after undo and redo) replaces its point.
+        """
         if point is None:
             self.value.value = "<i>This session has no metric to evaluate.</i>"
             return
-        self.points.append(point)
+        self.points = record(self.points, point)
         self.value.value = (
             f"metric <b>{point.value:.4g}</b> at {human_bytes(point.memory_bytes)} "
             f"({html.escape(point.label)})"
         )
-        xs = [p.memory_bytes / 1e6 for p in self.points]
-        ys = [p.value for p in self.points]
-        labels = [html.escape(p.label) for p in self.points]  # plotly renders tags in text
+        traces, axes = metric_traces(self.points, point.key, self.fp32_bytes, self.int8_bytes)
         if self.chart is None:
             import plotly.graph_objects as go
 
-            self.chart = css(
-                go.FigureWidget(
-                    data=[{"type": "scatter", "mode": "lines+markers", "x": xs, "y": ys, "text": labels}],
-                    layout={
-                        "height": 220,
-                        "width": 360,
-                        "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
-                        "xaxis": {"title": {"text": "weights (MB)"}},
-                        "yaxis": {"title": {"text": "metric"}},
-                    },
-                ),
-                "nxe-metric-chart",
-            )
+            layout = {
+                "height": 240,
+                "width": 380,
+                "margin": {"l": 50, "r": 10, "t": 10, "b": 40},
+                "legend": {"orientation": "h", "y": -0.3},
+                **axes,
+            }
+            self.chart = css(go.FigureWidget(data=traces, layout=layout), "nxe-metric-chart")
             self._chart_sync = FigureSync(self.chart)
             self.children = (*self.children, self.chart)
-        else:
-            with self.chart.batch_update():
-                self.chart.data[0].update(x=xs, y=ys, text=labels)
-            if self._chart_sync is not None:
-                self._chart_sync.changed()
+            return
+        with self.chart.batch_update():
+            for trace, data in zip(self.chart.data, traces, strict=True):
+                trace.update(data)
+            self.chart.layout.update(axes)
+        if self._chart_sync is not None:
+            self._chart_sync.changed()
 
     def prepare_display(self) -> None:
         """Make a view of the chart about to be created draw its current state."""
@@ -122,18 +124,52 @@ class MetricPanel(widgets.VBox):  # type: ignore[misc]
 class ExportPanel(widgets.VBox):  # type: ignore[misc]
     """Write the config to a typed path (atomically) and offer it as a browser download."""
 
-    def __init__(self, export: Callable[[str], None]) -> None:
+    def __init__(self, export: Callable[[str], None], snapshot: Callable[[str], None] | None = None) -> None:
+        # The path shrinks, the button never does: in a narrow column a fixed-width path
+        # squeezed the button to "Export con…".
         self.path = css(
-            widgets.Text(value="nncf_config.json", description="path", layout=widgets.Layout(width="300px")),
+            widgets.Text(
+                value="nncf_config.json",
+                description="path",
+                layout=widgets.Layout(width="auto", flex="1 1 auto", min_width="120px"),
+            ),
             "nxe-export-path",
         )
         self.path.style.description_width = "36px"
         self.button = button(
             "Export config", "nxe-export-button", "Write the config JSON to the path", "download"
         )
+        self.button.layout = widgets.Layout(width="auto", flex="0 0 auto", min_width="fit-content")
         self.link = css(widgets.HTML(), "nxe-export-link")
         self.button.on_click(lambda _: export(self.path.value))
-        super().__init__([widgets.HBox([self.path, self.button]), self.link])
+        self.snapshot_path = css(
+            widgets.Text(
+                value="graph.html",
+                description="html",
+                layout=widgets.Layout(width="auto", flex="1 1 auto", min_width="120px"),
+            ),
+            "nxe-snapshot-path",
+        )
+        self.snapshot_path.style.description_width = "36px"
+        self.snapshot = button(
+            "Snapshot HTML", "nxe-snapshot-button", "Write the graph as a standalone HTML file", "camera"
+        )
+        self.snapshot.layout = widgets.Layout(width="auto", flex="0 0 auto", min_width="fit-content")
+        self.snapshot.on_click(lambda _: snapshot(self.snapshot_path.value) if snapshot else None)
+        row = widgets.Layout(width="100%")
+        super().__init__(
+            [
+                widgets.HBox([self.path, self.button], layout=row),
+                widgets.HBox([self.snapshot_path, self.snapshot], layout=row),
+                self.link,
+            ]
+        )
+
+    def wrote(self, path: str, what: str) -> None:
+        """Say that ``what`` was written to ``path``."""
+        self.link.value = (
+            f"<span style='font-size:11px'>Wrote {what} <code>{html.escape(path)}</code>.</span>"
+        )
 
     def write(self, path: str, text: str) -> str:
         """Write ``text`` to ``path`` and show where, with a download link; return the absolute path."""

@@ -15,24 +15,29 @@ from dataclasses import dataclass
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.graph.ir import Graph
 
-STATES = ("no weights", "not quantized", "8-bit", "4-bit", "other bits", "mixed")
+BIT_WIDTHS = (2, 3, 4, 5, 6, 7, 8)
+"""Bit widths with a colour state of their own (every width NNCF's manual precision accepts)."""
+STATES = ("no weights", "not quantized", *(f"{b}-bit" for b in BIT_WIDTHS), "other bits", "mixed")
 """Colour states of nodes and quantizer markers; a figure colours by position in this tuple."""
-NO_WEIGHTS, OFF, BITS8, BITS4, OTHER_BITS, MIXED = range(len(STATES))
+NO_WEIGHTS, OFF = 0, 1
+BITS4, BITS8 = STATES.index("4-bit"), STATES.index("8-bit")
+OTHER_BITS, MIXED = STATES.index("other bits"), STATES.index("mixed")
 
 
 def bits_state(bits: Iterable[int]) -> int:
-    """The state of a set of enabled bit widths: 8-bit, 4-bit, other or mixed.
+    """The state of a set of enabled bit widths: one width (2 to 8 each its own), other or mixed.
 
     Examples:
-        >>> [STATES[bits_state(b)] for b in ([8], [4, 4], [6], [4, 8], [])]
-        ['8-bit', '4-bit', 'other bits', 'mixed', 'not quantized']
+        >>> [STATES[bits_state(b)] for b in ([8], [4, 4], [6], [16], [4, 8], [])]
+        ['8-bit', '4-bit', '6-bit', 'other bits', 'mixed', 'not quantized']
     """
     distinct = set(bits)
     if not distinct:
         return OFF
     if len(distinct) > 1:
         return MIXED
-    return {8: BITS8, 4: BITS4}.get(distinct.pop(), OTHER_BITS)
+    only = distinct.pop()
+    return STATES.index(f"{only}-bit") if only in BIT_WIDTHS else OTHER_BITS
 
 
 class PointIndex:

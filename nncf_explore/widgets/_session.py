@@ -11,10 +11,15 @@ Nothing here imports ipywidgets or plotly.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Protocol, runtime_checkable
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, NamedTuple, Protocol, runtime_checkable
 
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.graph.ir import Graph, Node
+
+if TYPE_CHECKING:
+    from nncf_explore.analysis.quant_error import TensorError
+    from nncf_explore.compression.precision.mixed_precision import MixedPrecisionFront
 
 TRIAL_DEVICE = "TRIAL"
 """The ``target_device`` without a hardware config: any bit width is allowed (NNCF #785)."""
@@ -115,3 +120,72 @@ def allowed_bits(session: ExplorerSession, point: QuantizationPoint) -> AllowedB
     """:meth:`ExplorerSession.allowed_bits` as a named tuple."""
     bits, reason = session.allowed_bits(point)
     return AllowedBits(tuple(bits), reason)
+
+
+class AblationProgress(Protocol):
+    """A resumable metric ablation (:class:`~nncf_explore.analysis.AblationRun` is one)."""
+
+    @property
+    def groups(self) -> Sequence[tuple[str, ...]]:
+        """Every quantizer group the run measures."""
+        ...
+
+    @property
+    def results(self) -> Mapping[str, Any]:
+        """Group name -> its result, for the groups measured so far."""
+        ...
+
+    @property
+    def done(self) -> bool:
+        """Whether every group has been measured."""
+        ...
+
+    def run(self, *, max_seconds: float | None = None, progress: bool = True) -> bool:
+        """Measure pending groups until done, cancelled or out of time; return :attr:`done`."""
+        ...
+
+    def cancel(self) -> None:
+        """Stop :meth:`run` after its current group (called from another thread)."""
+        ...
+
+
+@runtime_checkable
+class SensitivitySource(Protocol):
+    """What the overlay and mixed-precision panels measure: the optional hook of a session.
+
+    A session offers it with a ``sensitivity()`` method returning one (or None).
+    For an :class:`~nncf_explore.compression.editing.EditSession` the Explorer
+    builds one itself from the compressed model and its init loader
+    (:class:`~nncf_explore.widgets._analysis.SessionSensitivity`), because the
+    compression layer must not depend on the analysis layer.
+    """
+
+    @property
+    def has_metric(self) -> bool:
+        """Whether a metric (``eval_fn``) exists, so the ablation and measured losses can run."""
+        ...
+
+    def node_values(self, measure: str) -> dict[str, float]:
+        """Node name -> value of ``measure`` (one of :data:`~nncf_explore.analysis.MEASURES`).
+
+        ``metric_drop`` gives what :meth:`ablation` has measured so far, and never runs it.
+        """
+        ...
+
+    def tensor_error(self, qid: str) -> TensorError | None:
+        """The FP32-vs-quantized sample and clip range of one quantizer, or None if unmeasured."""
+        ...
+
+    def ablation(self) -> AblationProgress:
+        """The ``fp32`` metric ablation of the current setup (resumable, cancellable)."""
+        ...
+
+    def front(self, candidates: Sequence[int], cost: str, loss: str) -> MixedPrecisionFront:
+        """The exact mixed-precision front of ``cost`` against predicted ``loss``."""
+        ...
+
+
+def sensitivity_of(session: ExplorerSession) -> SensitivitySource | None:
+    """The session's :class:`SensitivitySource`, if it offers one (``session.sensitivity()``)."""
+    hook = getattr(session, "sensitivity", None)
+    return None if hook is None else hook()

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import html
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,26 +19,67 @@ import numpy as np
 
 from nncf_explore.compression.quantization.setup import QuantizationPoint, QuantizerSetup
 from nncf_explore.graph.ir import Node
+from nncf_explore.graph.ops import OpCategory
 from nncf_explore.widgets._collapse import ViewKey
+from nncf_explore.widgets._labels import badge, label_text, node_title
 from nncf_explore.widgets._points import STATES, QuantState
 from nncf_explore.widgets._scene import Scene, edge_xy
 
 TraceDict = dict[str, Any]
-TRACE_EDGES, TRACE_FOCUS, TRACE_MATCHES, TRACE_SELECTED, TRACE_ACTIVATIONS, TRACE_NODES = range(6)
+(
+    TRACE_EDGES,
+    TRACE_FOCUS,
+    TRACE_MATCHES,
+    TRACE_SELECTED,
+    TRACE_ACTIVATIONS,
+    TRACE_NODES,
+    TRACE_LABELS,
+    TRACE_HIGHLIGHT,
+    TRACE_COLORBAR,
+) = range(9)
+TRACE_LEGEND = TRACE_COLORBAR + 1
+"""The first legend-only trace: one per state, in ``STATES`` order, then the marker shapes."""
+LEGEND_RINGS = (TRACE_LEGEND + len(STATES) + 4, TRACE_LEGEND + len(STATES) + 5)
+"""The legend entries of the selection and match rings (drawn in the theme's ring colour)."""
 """Positions of the traces in the figure (legend-only traces follow)."""
 
 COLOURS = {
     "no weights": "#d9d9d9",
-    "not quantized": "#7f7f7f",
-    "8-bit": "#2ca02c",
-    "4-bit": "#d62728",
-    "other bits": "#9467bd",
-    "mixed": "#ff7f0e",
+    "not quantized": "#8c8c8c",
+    # Okabe & Ito's palette, which readers with any common colour-vision
+    # deficiency can tell apart; neighbouring widths get far-apart hues.
+    "2-bit": "#CC79A7",
+    "3-bit": "#D55E00",
+    "4-bit": "#E69F00",
+    "5-bit": "#F0E442",
+    "6-bit": "#56B4E9",
+    "7-bit": "#0072B2",
+    "8-bit": "#009E73",
+    "other bits": "#7a5195",
+    "mixed": "#000000",
 }
+"""Colour per state in the light theme; :mod:`._theme` swaps the few that would vanish on dark."""
 COLORSCALE = [[i / (len(STATES) - 1), COLOURS[s]] for i, s in enumerate(STATES)]
-SYMBOL_NODE, SYMBOL_GROUP, SYMBOL_QUANTIZER = 0, 1, 2  # plotly's numbers for circle, square, diamond
+
+
+def colorscale(colours: Mapping[str, str]) -> list[list[float | str]]:
+    """A discrete plotly colour scale mapping state codes to ``colours``."""
+    return [[i / (len(STATES) - 1), colours[s]] for i, s in enumerate(STATES)]
+
+
+SYMBOL_NODE, SYMBOL_GROUP, SYMBOL_IO, SYMBOL_QUANTIZER = 1, 14, 0, 2
+"""plotly's numbers for square, hexagon, circle and diamond (numbers validate in bulk, names one by one).
+
+Nodes are boxes, collapsed modules hexagons, graph inputs and outputs round
+pills, activation quantizers diamonds on the edges."""
+SIZE_NODE = 14
 SIZE_ON, SIZE_OFF = 9, 6
-EDGE_COLOUR, FOCUS_COLOUR, MATCH_COLOUR, SELECTED_COLOUR = "#b8b8b8", "#1f77b4", "#ff7f0e", "#111111"
+EDGE_COLOUR, FOCUS_COLOUR, MATCH_COLOUR, SELECTED_COLOUR = "#b8b8b8", "#1f77b4", "#111111", "#111111"
+# Selection, search matches and diff highlights are told apart by shape and
+# line weight, never by colour: colour belongs to the bit widths (or overlay).
+RING_SELECTED = {"symbol": "square-open", "size": 26, "line": {"width": 3.5}}
+RING_MATCH = {"symbol": "circle-open", "size": 22, "line": {"width": 1.5}}
+RING_HIGHLIGHT = {"symbol": "diamond-open", "size": 32, "line": {"width": 2}}
 
 
 def colour_of(code: int) -> str:
@@ -46,7 +87,7 @@ def colour_of(code: int) -> str:
 
     Examples:
         >>> colour_of(STATES.index("4-bit"))
-        '#d62728'
+        '#E69F00'
     """
     return COLOURS[STATES[code]]
 
@@ -72,15 +113,27 @@ def point_line(point: QuantizationPoint, node: Node, on: bool) -> str:
     return f"{where}: {point.spec.label() if on else 'off'}"
 
 
-def _item_style(scene: Scene, state: QuantState, position: int) -> tuple[int, str]:
+def _bits_of(state: QuantState, qids: Iterable[str]) -> tuple[list[int], list[int]]:
+    on = [state.current.get(q) for q in qids if state.is_on(q)]
+    return [p.spec.bits for p in on if p.kind == "weight"], [p.spec.bits for p in on if p.kind != "weight"]
+
+
+def _item_style(scene: Scene, state: QuantState, position: int) -> tuple[int, str, str]:
     item = scene.view.items[position]
     caption = scene.captions[position]
+    code = state.node_state(item.members)
     if item.is_group:
-        return state.node_state(item.members), f"{caption}<br>{state.summary(item.members)}"
+        group = str(item.key)
+        qids = [q for m in item.members for q in state.index.attached.get(m, ())]
+        detail = scene.tree.classes.get(group, "module")
+        label = label_text(group, f"{detail}, {len(item.members)} nodes", badge(*_bits_of(state, qids)))
+        return code, f"{caption}<br>{state.summary(item.members)}", label
     node = scene.graph.nodes[int(item.key)]
-    qids = state.index.related.get(node.id, ())
+    qids = state.index.related.get(node.id, [])
     lines = [point_line(state.point(q), node, state.is_on(q)) for q in qids] or ["no quantizers"]
-    return state.node_state(item.members), caption + "<br>" + "<br>".join(html.escape(line) for line in lines)
+    hover = caption + "<br>" + "<br>".join(html.escape(line) for line in lines)
+    detail = "" if node.category in (OpCategory.INPUT, OpCategory.OUTPUT) else node.op
+    return code, hover, label_text(node_title(node), detail, badge(*_bits_of(state, qids)))
 
 
 def _marker_style(state: QuantState, qid: str) -> tuple[int, float, str]:
@@ -95,6 +148,7 @@ class Styles:
 
     node_codes: np.ndarray
     node_hover: np.ndarray
+    node_labels: np.ndarray
     marker_codes: np.ndarray
     marker_sizes: np.ndarray
     marker_hover: np.ndarray
@@ -116,8 +170,9 @@ def styles(scene: Scene, state: QuantState) -> Styles:
     nodes = [_item_style(scene, state, i) for i in range(len(scene.view.items))]
     markers = [_marker_style(state, q) for q in scene.markers.qids]
     return Styles(
-        np.array([c for c, _ in nodes], dtype=float),
-        np.array([h for _, h in nodes], dtype=object),
+        np.array([c for c, _, _ in nodes], dtype=float),
+        np.array([h for _, h, _ in nodes], dtype=object),
+        np.array([t for _, _, t in nodes], dtype=object),
         np.array([c for c, _, _ in markers], dtype=float),
         np.array([s for _, s, _ in markers], dtype=float),
         np.array([h for _, _, h in markers], dtype=object),
@@ -133,7 +188,7 @@ def restyled(scene: Scene, state: QuantState, before: Styles, changed: Iterable[
     changed = list(changed)
     after = Styles(*(a.copy() for a in dataclasses.astuple(before)))
     for i in sorted({i for q in changed for i in scene.items_of.get(q, ())}):
-        after.node_codes[i], after.node_hover[i] = _item_style(scene, state, i)
+        after.node_codes[i], after.node_hover[i], after.node_labels[i] = _item_style(scene, state, i)
     for j in sorted({j for q in changed for j in scene.markers_of.get(q, ())}):
         after.marker_codes[j], after.marker_sizes[j], after.marker_hover[j] = _marker_style(
             state, scene.markers.qids[j]
@@ -160,7 +215,7 @@ def selection_style(
     """Updates of the focus, match and selection traces, by trace index."""
     index = scene.view.index
     hits = [index[k] for k in matches if k in index]
-    chosen = [index[selected]] if selected in index else []
+    chosen = [index[selected]] if selected is not None and selected in index else []
     around = [e for e in scene.view.edges if selected in (e.src, e.dst)] if chosen else []
     fx, fy = edge_xy(scene.layout, around)
     return {

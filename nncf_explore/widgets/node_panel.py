@@ -24,7 +24,7 @@ from nncf_explore.compression.quantization.setup import QuantizationPoint
 from nncf_explore.graph.ir import Graph, Node
 from nncf_explore.graph.ops import OpCategory
 from nncf_explore.widgets._edits import Edit, SetDevice, SetSpec, Toggle
-from nncf_explore.widgets._html import node_details_html, node_title_html
+from nncf_explore.widgets._html import node_details_html, node_title_html, spec_html
 from nncf_explore.widgets._points import QuantState
 from nncf_explore.widgets._session import TRIAL_DEVICE, AllowedBits
 from nncf_explore.widgets._styles import point_line
@@ -94,7 +94,12 @@ class QuantizerRow(widgets.VBox):  # type: ignore[misc]
         self._emit = emit
         self._syncing = False
         narrow = widgets.Layout(width="auto")
-        self.toggle = css(widgets.Checkbox(indent=False, layout=narrow), f"nxe-{kind}-toggle")
+        # One fixed width for the on/off label ("W", "A out", "A in (after relu_0)"), so the
+        # bits, mode and per-channel controls of weight and activation rows line up.
+        self.toggle = css(
+            widgets.Checkbox(indent=False, layout=widgets.Layout(width="150px", overflow="hidden")),
+            f"nxe-{kind}-toggle",
+        )
         self.bits = css(
             widgets.Dropdown(description="bits", layout=widgets.Layout(width="110px")), f"nxe-{kind}-bits"
         )
@@ -164,7 +169,7 @@ class QuantizerRow(widgets.VBox):  # type: ignore[misc]
         # a module may be registered under any string (even ``<img onerror=...>``).
         notes = [
             f"<code style='font-size:10px;word-break:break-all'>{html.escape(self.qid)}</code><br>"
-            f"{html.escape(point.spec.label())}"
+            f"{spec_html(point.spec)}"
         ]
         members = [q for q in context.state.index.group_of.get(self.qid, ()) if q != self.qid]
         if members:

@@ -196,32 +196,24 @@ def _train_epochs(model: nn.Module, epochs: int, lr: float, ctrl: Any, seed: int
 
 
 @functools.cache
-def _fp32_state() -> dict[str, Tensor]:
+def _trained_state(cls: type[nn.Module], lr: float) -> dict[str, Tensor]:
     torch.manual_seed(SEED)
-    model = DigitsNet()
-    _train(model, FP32_EPOCHS, lr=1e-2)
+    model = cls()
+    _train(model, FP32_EPOCHS, lr=lr)
     return copy.deepcopy(model.state_dict())
-
-
-@functools.cache
-def _resnet_state() -> dict[str, Tensor]:
-    torch.manual_seed(SEED)
-    model = DigitsResNet()
-    _train(model, FP32_EPOCHS, lr=3e-3)
-    return copy.deepcopy(model.state_dict())
-
-
-def trained_resnet() -> DigitsResNet:
-    """A fresh DigitsResNet with trained FP32 weights, in eval mode (training runs once per process)."""
-    model = DigitsResNet()
-    model.load_state_dict(_resnet_state())
-    return model.eval()
 
 
 def trained_fp32() -> DigitsNet:
     """A fresh DigitsNet with the trained FP32 weights, in eval mode (training runs once per process)."""
     model = DigitsNet()
-    model.load_state_dict(_fp32_state())
+    model.load_state_dict(_trained_state(DigitsNet, 1e-2))
+    return model.eval()
+
+
+def trained_resnet() -> DigitsResNet:
+    """A fresh DigitsResNet with trained FP32 weights, in eval mode (training runs once per process)."""
+    model = DigitsResNet()
+    model.load_state_dict(_trained_state(DigitsResNet, 3e-3))
     return model.eval()
 
 

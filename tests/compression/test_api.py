@@ -361,7 +361,10 @@ def test_dump_graphs_false_writes_nothing(tmp_path, monkeypatch) -> None:
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        ({"compression": [{"algorithm": "rb_sparsity"}]}, "'rb_sparsity' is valid NNCF but not implemented"),
+        (
+            {"compression": [{"algorithm": "movement_sparsity"}]},
+            "'movement_sparsity' is valid NNCF but not implemented",
+        ),
         (
             {"target_device": "TRIAL", "compression": {"algorithm": "quantization", "weights": {"bits": 9}}},
             "compression.weights.bits: 9 bits is out of range",
@@ -458,13 +461,15 @@ def test_a_registered_loader_replaces_input_info() -> None:
 
 
 def test_unsupported_algorithm_is_a_config_error_listing_the_supported_ones() -> None:
-    config = {**digits.quantization_config(), "compression": [{"algorithm": "rb_sparsity"}]}
+    config = {**digits.quantization_config(), "compression": [{"algorithm": "movement_sparsity"}]}
     with pytest.raises(
         ConfigError,
-        match=r"compression\[0\].algorithm: 'rb_sparsity' is valid NNCF but not implemented by nncf_explore; "
-        r"supported: \['quantization', 'magnitude_sparsity'\]",
-    ):
+        match=r"compression\[0\].algorithm: 'movement_sparsity' is valid NNCF but not implemented by "
+        r"nncf_explore; supported: \['quantization', 'magnitude_sparsity', ",
+    ) as raised:
         quiet_create(digits.DigitsNet(), config)
+    for name in ("rb_sparsity", "const_sparsity", "knowledge_distillation"):
+        assert f"'{name}'" in str(raised.value)
 
 
 def test_dummy_forward_fn_needs_wrap_inputs_fn() -> None:

@@ -13,8 +13,9 @@ import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from torch import nn
 
-from nncf_explore import create_compressed_model
+from nncf_explore import NNCFConfig, create_compressed_model
 from nncf_explore.errors import CompressionStateError, ConfigError
 from tests.compression.tiny import CONV, RELU, TinyConv
 
@@ -193,3 +194,28 @@ def test_every_mutated_state_loads_or_raises_our_error(data: st.DataObject) -> N
         assert str(exc).startswith("compression_state"), str(exc)
     else:
         assert out.shape == (2, 5)
+
+
+def test_a_state_breaking_the_devices_rule_at_one_point_is_refused() -> None:
+    # On NPU a depthwise convolution's input may only be 8-bit, though 4 bits is fine elsewhere.
+    net = nn.Sequential(nn.Conv2d(3, 8, 3), nn.ReLU(), nn.Conv2d(8, 8, 3, groups=8))
+    config = NNCFConfig.from_dict(
+        {
+            "input_info": {"sample_size": [1, 3, 12, 12]},
+            "target_device": "NPU",
+            "compression": {"algorithm": "quantization"},
+        }
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ctrl, _ = create_compressed_model(net, config, dump_graphs=False)
+        state = copy.deepcopy(ctrl.get_compression_state())
+        points = state["builder_state"]["quantization"]["quantizer_setup"]["points"]
+        index = next(
+            i for i, p in enumerate(points) if p["kind"] == "activation" and "ReLU" in p["target_node"]
+        )
+        points[index]["spec"]["bits"] = 4
+        with pytest.raises(
+            CompressionStateError, match=rf"points\[{index}\]\.spec\.bits: .*4 bits is not allowed"
+        ):
+            create_compressed_model(net, config, compression_state=state, dump_graphs=False)

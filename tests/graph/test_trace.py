@@ -16,10 +16,6 @@ from tests import models
 from tests.data import NNCF_RESNET18_GOLDEN
 
 
-class _Recorder(OpTracker):
-    """Captures the model's output while tracing, to compare with eager execution."""
-
-
 def traced_output(model: nn.Module, *args: object, **kwargs: object) -> object:
     """Run ``model`` under an active tracker (scoped hooks and mode) and return its output."""
     with torch.no_grad(), OpTracker(model):

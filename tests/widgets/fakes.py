@@ -265,3 +265,85 @@ class FakeSession:
 
     def unquantized_reason(self, node: Node) -> str | None:
         return self.reasons.get(node.name)
+
+
+class FakeAblation:
+    """A metric ablation over the fake's weight quantizers: instant, deterministic, cancellable."""
+
+    def __init__(self, setup: QuantizerSetup, stop_after: int | None = None) -> None:
+        self.groups: list[tuple[str, ...]] = [(p.id,) for p in setup.weights]
+        self.results: dict[str, float] = {}
+        self.stop_after = stop_after
+        self.cancelled = False
+
+    @property
+    def done(self) -> bool:
+        return len(self.results) == len(self.groups)
+
+    def run(self, *, max_seconds: float | None = None, progress: bool = True) -> bool:
+        for i, (qid,) in enumerate(self.groups):
+            if self.cancelled or (self.stop_after is not None and i >= self.stop_after):
+                break
+            self.results[qid] = 0.001 * (i % 7)
+        return self.done
+
+    def cancel(self) -> None:
+        self.cancelled = True
+
+
+class FakeSensitivity:
+    """A :class:`SensitivitySource` with deterministic values from node positions (no model)."""
+
+    def __init__(self, session: FakeSession, has_metric: bool = True) -> None:
+        self.session = session
+        self.has_metric = has_metric
+        self.calls: list[str] = []
+        self._ablation: FakeAblation | None = None
+        self.ablation_stop_after: int | None = None
+
+    def _node_rank(self) -> dict[str, int]:
+        return {n.name: n.id for n in self.session.graph.nodes}
+
+    def node_values(self, measure: str) -> dict[str, float]:
+        self.calls.append(measure)
+        rank = self._node_rank()
+        nodes = sorted({p.target_node for p in self.session.setup}, key=rank.__getitem__)
+        if measure == "metric_drop":
+            done = self.ablation().results
+            weights = {p.id: p.target_node for p in self.session.setup.weights}
+            return {weights[q]: v for q, v in done.items() if q in weights}
+        if measure == "hessian_trace":
+            return {n: float(rank[n] % 11) for n in nodes}
+        base = 40.0 if measure == "sqnr_db" else 30.0
+        return {n: base - (rank[n] % 13) for n in nodes}
+
+    def tensor_error(self, qid: str) -> Any:
+        from types import SimpleNamespace
+
+        if qid not in self.session.setup:
+            return None
+        sample = tuple(math.sin(i) for i in range(200))
+        quantized = tuple(round(v * 4) / 4 for v in sample)
+        return SimpleNamespace(sample=sample, quantized_sample=quantized, clip_range=(-0.9, 0.9))
+
+    def ablation(self) -> FakeAblation:
+        if self._ablation is None:
+            self._ablation = FakeAblation(self.session.setup, self.ablation_stop_after)
+        return self._ablation
+
+    def front(self, candidates: Any, cost: str, loss: str) -> Any:
+        from nncf_explore.compression.precision.mixed_precision import mixed_precision_front
+
+        self.calls.append(f"front:{cost}:{loss}")
+        setup = self.session.setup
+        losses = {
+            p.id: {b: (8 - b) * (1 + i % 5) * 0.01 for b in candidates} for i, p in enumerate(setup.weights)
+        }
+        return mixed_precision_front(self.session.graph, setup, losses, list(candidates), cost=cost)  # type: ignore[arg-type]
+
+
+def with_sensitivity(session: FakeSession, has_metric: bool = True) -> FakeSensitivity:
+    """Give ``session`` the optional ``sensitivity()`` hook; return the fake source."""
+    source = FakeSensitivity(session, has_metric)
+    session.sensitivity = lambda: source  # type: ignore[attr-defined]
+    return source

@@ -192,13 +192,17 @@ def test_restricted_bits_explain_why_and_offer_trial(resnet_graph: Graph) -> Non
 
 
 def test_bulk_bits_not_allowed_offers_the_fix(resnet_graph: Graph) -> None:
+    # issue 12: the bulk menu offers only what the target allows, says why, and offers the switch.
     session = FakeSession(resnet_graph, target_device="CPU")
     explorer = Explorer(session, layout_engine="layered")
     explorer.search("layer1", "category:convolution")
-    explorer.bulk_bar.set_bits.click()
-    assert "BitsNotAllowedError" in explorer.error.message.value and explorer.error.fix.layout.display is None
-    explorer.error.fix.click()
+    assert list(explorer.bulk_bar.bits.options) == [8] and "only 8-bit" in explorer.bulk_bar.bits_reason.value
+    assert explorer.bulk_bar.switch.layout.display is None
+    explorer.bulk_bar.switch.click()
     assert session.setup.target_device == "TRIAL" and explorer.error.message.value == ""
+    assert list(explorer.bulk_bar.bits.options) == [2, 3, 4, 5, 6, 7, 8]
+    assert explorer.bulk_bar.switch.layout.display == "none"
+    explorer.bulk_bar.bits.value = 4
     explorer.bulk_bar.set_bits.click()
     assert {p.spec.bits for p in session.setup.weights if "layer1" in p.id} == {4}
 

@@ -8,6 +8,7 @@ from nncf_explore.graph.ir import Graph
 from nncf_explore.widgets._collapse import ModuleTree, visible_graph
 from nncf_explore.widgets._edits import SetSpec, Toggle, apply_edit
 from nncf_explore.widgets._figure import figure_dict
+from nncf_explore.widgets._labels import LABEL_CAP
 from nncf_explore.widgets._layered import layered_layout
 from nncf_explore.widgets._points import BITS4, BITS8, MIXED, NO_WEIGHTS, OFF, STATES, PointIndex, QuantState
 from nncf_explore.widgets._scene import GL_ABOVE, MARKER_OFFSET, Scene, build_scene
@@ -15,6 +16,7 @@ from nncf_explore.widgets._styles import (
     TRACE_ACTIVATIONS,
     TRACE_EDGES,
     TRACE_FOCUS,
+    TRACE_LABELS,
     TRACE_NODES,
     TRACE_SELECTED,
     changed_quantizers,
@@ -180,7 +182,9 @@ def test_webgl_above_the_threshold() -> None:
     scene, index = _scene(graph)
     data = figure_dict(scene, QuantState(index, QuantizerSetup()))["data"]
     assert data[TRACE_NODES]["type"] == data[TRACE_ACTIVATIONS]["type"] == "scattergl"
-    assert data[TRACE_NODES]["text"] is None  # no labels on big views
+    assert data[TRACE_LABELS]["type"] == "scattergl"  # drawn on the same layer as the nodes
+    assert "text" not in data[TRACE_NODES]  # labels live in their own, capped, trace
+    assert len(data[TRACE_LABELS]["text"]) <= LABEL_CAP
 
 
 def test_legend_lists_every_state(resnet: tuple[Scene, PointIndex]) -> None:

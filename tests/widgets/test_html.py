@@ -57,7 +57,11 @@ def test_stats_count_bits_and_memory(resnet_graph: Graph) -> None:
     stats = setup_stats(default, default.without([default.weights[0].id]), 1_000_000, 4_000_000)
     assert (stats.weights_on, stats.weights_total) == (20, 21)
     html = stats_html(stats)
-    assert "weights 20/21" in html and "W8" in html and "1.0 MB of 4.0 MB FP32 (25.0%, ×4.00 smaller)" in html
+    assert (
+        "weights 20/21" in html
+        and "W8" in html
+        and "976.6 KiB of 3.8 MiB FP32 (25.0%, ×4.00 smaller)" in html
+    )
 
 
 def test_details_and_errors(resnet_graph: Graph) -> None:

@@ -90,6 +90,17 @@ def quantizer_groups(setup: QuantizerSetup, *, strict: bool) -> list[Group]:
             feeding.append(a.id)
         for wid in fed:
             parent[find(a.id)] = find(wid)
+    # Unified-scale members share one quantizer, so one bit width: a group takes them all.
+    unified: dict[int, list[str]] = {}
+    for a in setup.activations:
+        if a.unified_group is not None:
+            unified.setdefault(a.unified_group, []).append(a.id)
+    for ids in unified.values():
+        if any(i in feeding for i in ids):
+            for i in ids:
+                parent[find(i)] = find(ids[0])
+                if i not in feeding:
+                    feeding.append(i)
     members: dict[str, list[str]] = {}
     for qid in [w.id for w in setup.weights] + feeding:
         members.setdefault(find(qid), []).append(qid)
@@ -98,6 +109,15 @@ def quantizer_groups(setup: QuantizerSetup, *, strict: bool) -> list[Group]:
         Group(tuple(m for m in g if m in weight_ids), tuple(m for m in g if m not in weight_ids), strict)
         for g in members.values()
     ]
+
+
+def _unified_members(setup: QuantizerSetup, ids: Sequence[str]) -> dict[int, list[str]]:
+    groups: dict[int, list[str]] = {}
+    for qid in ids:
+        group = setup.get(qid).unified_group
+        if group is not None:
+            groups.setdefault(group, []).append(qid)
+    return groups
 
 
 @dataclass(frozen=True)
@@ -155,9 +175,13 @@ class GroupSearch:
         if not self.searches_activations:
             return bits
         for a in group.activations:
-            widest = max(weights[op.weight] for op in self._ops[group.name] if a in op.inputs)
+            fed = [weights[op.weight] for op in self._ops[group.name] if a in op.inputs]
+            widest = max(fed, default=self.setup.get(a).spec.bits)
             offered = sorted(self.allowed(self.setup.get(a)))
             bits[a] = next((b for b in offered if b >= widest), offered[-1] if offered else widest)
+        for ids in _unified_members(self.setup, group.activations).values():
+            widest = max(bits[i] for i in ids)
+            bits.update(dict.fromkeys(ids, widest))
         return bits
 
     def _cost(self, group: Group, bits: Mapping[str, int]) -> float:

@@ -193,7 +193,7 @@ def weight_perturbations(
 ) -> dict[str, dict[int, float]]:
     """HAWQ's predicted loss increase of each weight quantizer at each candidate bit width.
 
-    ``tr(H)/n · ‖Q_b(W) − W‖²``, where ``Q_b`` is the point's quantizer respecified at
+    ``max(tr(H)/n, 0) · ‖Q_b(W) − W‖²``, where ``Q_b`` is the point's quantizer respecified at
     ``b`` bits (NNCF's rules for narrow and half range) with its range set from the
     weight's min and max, as range init does for weights.
 
@@ -224,6 +224,8 @@ def weight_perturbations(
                 quantizer = make_quantizer(candidate.spec, candidate.scale_shape, candidate.channel_axis)
                 quantizer.to(weight.device).apply_minmax_init(*_minmax(weight, candidate))
                 error = float((quantizer(weight) - weight).double().square().sum())
-                per_bits[b] = trace * error if math.isfinite(trace) else math.inf
+                # A sampled trace can come out negative where the loss is locally concave or the
+                # estimate is noisy; a negative perturbation would reward fewer bits, so it counts 0.
+                per_bits[b] = max(trace, 0.0) * error if math.isfinite(trace) else math.inf
             result[point.id] = per_bits
     return result

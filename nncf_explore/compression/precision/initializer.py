@@ -58,7 +58,7 @@ class HawqSettings:
         if refused:
             raise ConfigError(
                 f"{PATH}.bits: {refused} not allowed on target_device {settings.target_device!r}, which "
-                f"allows {list(settings.allowed_bits)}; use 'TRIAL' (any of 2..8) or drop those widths"
+                f"allows {list(settings.allowed_bits)}; use 'TRIAL' (any width) or drop those widths"
             )
         path = value("traces_per_layer_path")
         return cls(

@@ -93,9 +93,6 @@ class _Placer:
     def leader(self, node: Node) -> Node:
         return self.graph.nodes[self.group_of[node.id][0]]
 
-    def is_group_internal(self, edge: Edge) -> bool:
-        return self.group_of[edge.src] is self.group_of[edge.dst]
-
     def trait(self, node: Node) -> Trait:
         if not activation_allowed(node, self.settings):
             return Trait.NON_QUANTIZABLE

@@ -91,10 +91,10 @@ class QuantizationPoint:
             False
         """
         if self.kind == "weight":
-            # Bit widths other than 8 exist only without a hardware config, where
-            # the overflow fix is off; so half range never needs restoring.  The
-            # ranges are settled before the spec is built, which checks them
-            # (a half-range 2-bit spec would be invalid).
+            # Half range (the overflow fix) applies to 8-bit weights only, and narrow
+            # range to 8-bit weights without it (reference §5.4); a width change
+            # therefore settles both.  They are settled before the spec is built,
+            # which checks them (a half-range 2-bit spec would be invalid).
             bits = changes.get("bits", self.spec.bits)
             half = changes.get("half_range", self.spec.half_range) and bits == 8
             changes = {**changes, "half_range": half, "narrow_range": bits == 8 and not half}
@@ -190,10 +190,6 @@ class QuantizerSetup:
         if point.unified_group is None:
             return [point]
         return [p for p in self.points if p.unified_group == point.unified_group]
-
-    def for_node(self, node: str) -> list[QuantizationPoint]:
-        """Points attached to ``node`` or feeding it directly."""
-        return [p for p in self.points if p.target_node == node or node in p.directly_quantized_ops]
 
     def with_points(self, points: Iterable[QuantizationPoint]) -> QuantizerSetup:
         """A setup with these points, keeping this one's device."""

@@ -210,3 +210,73 @@ def test_autoq_is_refused_with_pointers_to_hawq_and_the_budget_search() -> None:
     config["compression"]["initializer"]["precision"] = {"type": "autoq"}
     with pytest.raises(ConfigError, match="'autoq'.*use 'hawq'.*budget search"):
         create_compressed_model(Branchy(), register_default_init_args(config, _data()), dump_graphs=False)
+
+
+class AddBranch(nn.Module):
+    """``a(x)`` feeds both a convolution and an add with ``b(x)``; NPU gives the add's inputs one scale."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.a = nn.Conv2d(3, 4, 3, padding=1)
+        self.b = nn.Conv2d(3, 4, 3, padding=1)
+        self.e = nn.Conv2d(4, 4, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        ya, yb = torch.relu(self.a(x)), torch.relu(self.b(x))  # ReLUs keep the add out of a fused conv+add
+        return self.e(ya) + (ya + yb)
+
+
+def test_unified_members_always_get_one_bit_width() -> None:
+    from nncf_explore.analysis.sensitivity import device_bits
+    from nncf_explore.compression.precision.groups import GroupSearch
+    from nncf_explore.compression.precision.mixed_precision import mixed_precision_front
+    from nncf_explore.compression.quantization.build import build_quantizer_setup
+    from nncf_explore.graph import trace_model
+
+    net = AddBranch().eval()
+    graph = trace_model(net, {"sample_size": [1, 3, 8, 8]})
+    # NPU: an add's inputs share a scale (TRIAL has no hardware config, so no unified scales), and
+    # convolution inputs may take 4 or 8 bits. a's output feeds e, so the search sets its bits; b's
+    # output feeds only the add, and must follow.
+    setup = build_quantizer_setup(
+        graph, {"target_device": "NPU", "compression": {"algorithm": "quantization"}}
+    )
+    unified: dict[int, list[str]] = {}
+    for p in setup.activations:
+        if p.unified_group is not None:
+            unified.setdefault(p.unified_group, []).append(p.id)
+    assert unified, "the concatenation should have unified its inputs"
+    rng = random.Random(0)
+    losses = {p.id: {2: rng.uniform(2, 3), 4: rng.uniform(0.5, 1), 8: 0.0} for p in setup.weights}
+    for cost in ("bit_complexity", "bops"):
+        front = mixed_precision_front(
+            graph, setup, losses, [2, 4, 8], cost=cost, allowed=device_bits(graph, "NPU")
+        )
+        for point in front.points:
+            bits = front.bits(point)
+            for ids in unified.values():
+                assert len({bits.get(i, setup.get(i).spec.bits) for i in ids}) == 1, (cost, bits)
+            front.setup(point)  # a valid setup: building it checks the unified groups
+    assert GroupSearch(graph, setup, losses, lambda p: (4, 8), cost="bops").groups
+
+
+def test_the_front_keeps_to_the_devices_bits() -> None:
+    from nncf_explore.analysis import Sensitivity
+
+    torch.manual_seed(0)
+    config = NNCFConfig.from_dict(
+        {
+            "input_info": {"sample_size": [1, 6]},
+            "compression": {"algorithm": "quantization"},
+        }  # ANY: 8 bits only
+    )
+    _, qmodel = create_compressed_model(
+        Branchy(),
+        register_default_init_args(config, _data(), criterion=nn.CrossEntropyLoss()),
+        dump_graphs=False,
+    )
+    front = Sensitivity(qmodel, _data(), criterion=nn.CrossEntropyLoss(), progress=False).front(
+        [4, 8], iter_number=5
+    )
+    assert len(front.points) == 1
+    assert set(front.bits(front.points[0]).values()) == {8}

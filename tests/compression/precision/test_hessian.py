@@ -77,3 +77,9 @@ def test_an_empty_loader_is_a_clear_error() -> None:
     qmodel, _ = _regression(torch.randn(4, 4), torch.zeros(4, 1))
     with pytest.raises(ValueError, match="yielded no batch"):
         hessian_traces(qmodel, [], nn.MSELoss(), progress=False)
+
+
+def test_a_negative_trace_never_rewards_fewer_bits() -> None:
+    qmodel, _ = _regression(torch.randn(8, 16), torch.zeros(8, 1))
+    perturbations = weight_perturbations(qmodel, HessianTraces({WID: -2.0}, 1, True), [2, 4, 8])[WID]
+    assert perturbations == {2: 0.0, 4: 0.0, 8: 0.0}
