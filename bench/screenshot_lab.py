@@ -18,7 +18,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import nbformat
 
 from bench.screenshot_graph import FLAGS, OUT
-from tests.browser.test_explorer_lab import CHROMIUM, KERNEL_READY_JS, TOKEN, serve_lab
+from tests.browser._lab import CHROMIUM, KERNEL_READY_JS, TOKEN, serve_lab
 
 ROOT = str(Path(__file__).resolve().parents[1])
 CELL = f"""

@@ -26,16 +26,13 @@ import time
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
 from nncf_explore.widgets._theme import DARK, LIGHT
-from tests.browser.test_explorer_lab import ARGS, CHROMIUM, KERNEL_READY_JS, ROOT, TOKEN, serve_lab
-from tests.browser.test_notebooks_lab import _run_all
+from tests.browser._lab import SCREENSHOTS, open_notebook, point_on_page, run_all, serve_lab, write_notebook
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "build" / "screenshots"
 CLICK_BOUND_S = 10.0
 """Generous: the number itself is for the report, and test machines are loaded."""
 
@@ -67,18 +64,6 @@ def report(*_):
 # append=True: plotly's default replaces the Explorer's own handler (the relabelling).
 fig.layout.on_change(report, "xaxis.range", "yaxis.range", append=True)
 ex
-"""
-
-# The plot, the marker position (page pixels relative to the plot) of the node
-# whose hover text contains ``pattern``, and what the figure shows.
-NODE_POINT_JS = """
-(pattern) => {
-  const gd = document.querySelector('.nxe-graph .js-plotly-plot');
-  const t = gd._fullData.find(t => t.name === 'nodes');
-  const i = t.hovertext.findIndex(h => h.includes(pattern));
-  const L = gd._fullLayout;
-  return {x: L.xaxis.l2p(t.x[i]) + L._size.l, y: L.yaxis.l2p(t.y[i]) + L._size.t, found: i};
-}
 """
 
 VIEW_JS = """() => {
@@ -148,115 +133,95 @@ def _shot(page: Any, name: str) -> None:
 def test_click_zoom_and_dark_theme_in_jupyterlab(tmp_path: Path) -> None:
     from playwright.sync_api import sync_playwright
 
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(SETUP_CELL)]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "interaction.ipynb")
+    write_notebook(tmp_path / "interaction.ipynb", SETUP_CELL)
     view_file = tmp_path / "views.jsonl"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with serve_lab(tmp_path, {"NXE_VIEW": str(view_file)}) as port, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            viewport={"width": 1400, "height": 1100},
-            args=ARGS,
+    with (
+        serve_lab(tmp_path, {"NXE_VIEW": str(view_file)}) as port,
+        sync_playwright() as p,
+        open_notebook(p, tmp_path, port, "interaction.ipynb") as page,
+    ):
+        run_all(page, SCREENSHOTS / "interaction_failure.png")
+        page.wait_for_selector(".nxe-graph .js-plotly-plot .nsewdrag", timeout=120000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.nxe-graph .scatterlayer .trace path.point').length > 0",
+            timeout=30000,
         )
-        try:
-            page = context.new_page()
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/interaction.ipynb?token={TOKEN}&reset")
-            page.wait_for_selector(".jp-Notebook", timeout=90000)
-            if page.locator(".jp-Dialog").count():
-                page.locator(".jp-Dialog button.jp-mod-accept").click()
-            page.wait_for_function(KERNEL_READY_JS, timeout=90000)
-            _run_all(page, SCREENSHOTS / "interaction_failure.png")
-            page.wait_for_selector(".nxe-graph .js-plotly-plot .nsewdrag", timeout=120000)
-            page.wait_for_function(
-                "() => document.querySelectorAll('.nxe-graph .scatterlayer .trace path.point').length > 0",
-                timeout=30000,
-            )
-            page.locator(".nxe-graph").first.scroll_into_view_if_needed()
-            page.wait_for_timeout(1000)  # the resize to the cell's width settles
-            _shot(page, "0_start")
-            plot = page.locator(".nxe-graph .js-plotly-plot").first
+        page.locator(".nxe-graph").first.scroll_into_view_if_needed()
+        page.wait_for_timeout(1000)  # the resize to the cell's width settles
+        _shot(page, "0_start")
 
-            # 1. Click a node marker; time click -> panel title in the page.
-            pattern = "Conv2d[2]/conv2d_0"
-            point = page.evaluate(NODE_POINT_JS, pattern)
-            assert point["found"] >= 0, f"no node whose hover text contains {pattern!r}"
-            title_before = page.evaluate(ARM_CLICK_TIMER_JS, pattern)
-            assert title_before is not None and pattern not in title_before
-            box = plot.bounding_box()
-            wall = time.perf_counter()
-            page.mouse.click(box["x"] + point["x"], box["y"] + point["y"])
-            page.wait_for_function(
-                "() => window.__nxeClick.end !== null", timeout=CLICK_BOUND_S * 1000 + 5000, polling="raf"
-            )
-            wall = time.perf_counter() - wall
-            clicked = page.evaluate("() => window.__nxeClick")
-            click_ms = clicked["end"] - clicked["start"]
-            print(f"click to node panel: {click_ms:.0f} ms in the page ({wall * 1000:.0f} ms wall)")
-            timings_file = SCREENSHOTS / "timings.json"
-            timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
-            timings.setdefault("click_to_panel_ms", []).append(round(click_ms, 1))
-            timings_file.write_text(json.dumps(timings, indent=2) + "\n")
-            page.wait_for_timeout(300)
-            _shot(page, "1_clicked")
-            # The panel sits below the plot, outside the window: shoot it on its own.
-            page.locator(".nxe-node-panel").first.screenshot(
-                path=str(SCREENSHOTS / "interaction_1_panel.png")
-            )
-            page.locator(".nxe-graph").first.scroll_into_view_if_needed()
+        # 1. Click a node marker; time click -> panel title in the page.
+        pattern = "Conv2d[2]/conv2d_0"
+        point = point_on_page(page, ".nxe-graph .js-plotly-plot", "nodes", pattern=pattern)
+        title_before = page.evaluate(ARM_CLICK_TIMER_JS, pattern)
+        assert title_before is not None and pattern not in title_before
+        wall = time.perf_counter()
+        page.mouse.click(point["page_x"], point["page_y"])
+        page.wait_for_function(
+            "() => window.__nxeClick.end !== null", timeout=CLICK_BOUND_S * 1000 + 5000, polling="raf"
+        )
+        wall = time.perf_counter() - wall
+        clicked = page.evaluate("() => window.__nxeClick")
+        click_ms = clicked["end"] - clicked["start"]
+        print(f"click to node panel: {click_ms:.0f} ms in the page ({wall * 1000:.0f} ms wall)")
+        timings_file = SCREENSHOTS / "timings.json"
+        timings = json.loads(timings_file.read_text()) if timings_file.exists() else {}
+        timings.setdefault("click_to_panel_ms", []).append(round(click_ms, 1))
+        timings_file.write_text(json.dumps(timings, indent=2) + "\n")
+        page.wait_for_timeout(300)
+        _shot(page, "1_clicked")
+        # The panel sits below the plot, outside the window: shoot it on its own.
+        page.locator(".nxe-node-panel").first.screenshot(path=str(SCREENSHOTS / "interaction_1_panel.png"))
+        page.locator(".nxe-graph").first.scroll_into_view_if_needed()
 
-            # 2. Wheel zoom over the plot: plotly's range narrows, the kernel relabels.
-            page.wait_for_timeout(1000)
-            before = page.evaluate(VIEW_JS)
-            views_before = len(_views(view_file))
-            drag = page.locator(".nxe-graph .js-plotly-plot .nsewdrag").first.bounding_box()
-            page.mouse.move(drag["x"] + drag["width"] / 2, drag["y"] + drag["height"] / 2)
-            for _ in range(3):
-                page.mouse.wheel(0, -300)
-                page.wait_for_timeout(150)
+        # 2. Wheel zoom over the plot: plotly's range narrows, the kernel relabels.
+        page.wait_for_timeout(1000)
+        before = page.evaluate(VIEW_JS)
+        views_before = len(_views(view_file))
+        drag = page.locator(".nxe-graph .js-plotly-plot .nsewdrag").first.bounding_box()
+        page.mouse.move(drag["x"] + drag["width"] / 2, drag["y"] + drag["height"] / 2)
+        for _ in range(3):
+            page.mouse.wheel(0, -300)
+            page.wait_for_timeout(150)
+        page.wait_for_function(
+            "(w) => { const r = document.querySelector('.nxe-graph .js-plotly-plot')._fullLayout.xaxis.range;"
+            " return r[1] - r[0] < w * 0.9; }",
+            arg=before["x_range"][1] - before["x_range"][0],
+            timeout=10000,
+        )
+        # The wheel events are relayouts of their own: once the page's range
+        # settles, wait for the kernel's report of that range, then for the
+        # page to show the labels the kernel computed for it.
+        page.wait_for_timeout(1000)
+        settled = page.evaluate(VIEW_JS)["x_range"]
+        seen = _kernel_view(view_file, settled)
+        kernel_views = _views(view_file)
+        if seen is not None:  # else the asserts below say what the kernel saw
             page.wait_for_function(
-                "(w) => { const r = document.querySelector('.nxe-graph .js-plotly-plot')._fullLayout.xaxis.range;"
-                " return r[1] - r[0] < w * 0.9; }",
-                arg=before["x_range"][1] - before["x_range"][0],
-                timeout=10000,
-            )
-            # The wheel events are relayouts of their own: once the page's range
-            # settles, wait for the kernel's report of that range, then for the
-            # page to show the labels the kernel computed for it.
-            page.wait_for_timeout(1000)
-            settled = page.evaluate(VIEW_JS)["x_range"]
-            seen = _kernel_view(view_file, settled)
-            kernel_views = _views(view_file)
-            if seen is not None:  # else the asserts below say what the kernel saw
-                page.wait_for_function(
-                    "(want) => { const gd = document.querySelector('.nxe-graph .js-plotly-plot');"
-                    " const x = Array.from(gd.data.find(t => t.name === 'labels').x || []).map(Number);"
-                    " return x.length === want.length && x.every((v, i) => Math.abs(v - want[i]) < 1e-6); }",
-                    arg=seen["label_x"],
-                    timeout=20000,
-                )
-            zoomed = page.evaluate(VIEW_JS)
-            _shot(page, "2_zoomed")
-
-            # 3. The dark theme: the figure's text turns light.
-            assert _is_light(page), "JupyterLab did not start in its light theme"
-            page.evaluate(
-                "() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
-            )
-            page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20000)
-            page.wait_for_function(
-                "(c) => document.querySelector('.nxe-graph .js-plotly-plot')._fullLayout.font.color === c",
-                arg=DARK.font,
+                "(want) => { const gd = document.querySelector('.nxe-graph .js-plotly-plot');"
+                " const x = Array.from(gd.data.find(t => t.name === 'labels').x || []).map(Number);"
+                " return x.length === want.length && x.every((v, i) => Math.abs(v - want[i]) < 1e-6); }",
+                arg=seen["label_x"],
                 timeout=20000,
             )
-            page.wait_for_timeout(1000)
-            dark = page.evaluate(VIEW_JS)
-            _shot(page, "3_dark")
-        finally:
-            context.close()
+        zoomed = page.evaluate(VIEW_JS)
+        _shot(page, "2_zoomed")
+
+        # 3. The dark theme: the figure's text turns light.
+        assert _is_light(page), "JupyterLab did not start in its light theme"
+        page.evaluate(
+            "() => window.jupyterapp.commands.execute('apputils:change-theme', {theme: 'JupyterLab Dark'})"
+        )
+        page.wait_for_function("() => document.body.dataset.jpThemeLight === 'false'", timeout=20000)
+        page.wait_for_function(
+            "(c) => document.querySelector('.nxe-graph .js-plotly-plot')._fullLayout.font.color === c",
+            arg=DARK.font,
+            timeout=20000,
+        )
+        page.wait_for_timeout(1000)
+        dark = page.evaluate(VIEW_JS)
+        _shot(page, "3_dark")
 
     assert click_ms < CLICK_BOUND_S * 1000, f"click to node panel took {click_ms:.0f} ms"
     assert width(zoomed["x_range"]) < 0.9 * width(before["x_range"]), (before, zoomed)

@@ -19,14 +19,22 @@ from typing import Any
 
 import pytest
 
-from tests.browser.test_explorer_lab import ARGS, CHROMIUM, KERNEL_READY_JS, ROOT, TOKEN, _run, serve_lab
+from tests.browser._lab import (
+    ERRORS_JS,
+    ROOT,
+    SCREENSHOTS,
+    WIDE,
+    open_notebook,
+    run_all,
+    serve_lab,
+    write_notebook,
+)
 
 pytestmark = pytest.mark.browser
 
-SCREENSHOTS = ROOT / "build" / "screenshots"
 NOTEBOOKS = sorted(p.name for p in (ROOT / "notebooks").glob("*.ipynb"))
 # The Explorer beside its panel, and playwright's default size, where it wraps and scrolls.
-VIEWPORTS = {"wide": {"width": 1400, "height": 1100}, "default": {"width": 1280, "height": 720}}
+VIEWPORTS = {"wide": WIDE, "default": {"width": 1280, "height": 720}}
 
 # Per Explorer figure: traces plotly drew (SVG ``g.trace`` per scatter trace,
 # or WebGL canvases), marker points drawn, and the traces plotly holds.
@@ -37,49 +45,6 @@ FIGURES_JS = """() => [...document.querySelectorAll('.nxe-graph .js-plotly-plot'
   dataTraces: (gd.data || []).length,
   nodeTrace: (gd.data || []).filter(t => t.name === 'nodes').map(t => (t.x || []).length)[0] || 0,
 }))"""
-
-# Run All is done when every code cell has an execution count and the kernel is idle.
-ALL_RUN_JS = """() => {
-  const panel = window.jupyterapp.shell.currentWidget;
-  const cells = panel.content.widgets.filter(c => c.model.type === 'code');
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return kernel && kernel.status === 'idle' && cells.every(c => c.model.executionCount !== null);
-}"""
-
-ERRORS_JS = """() => window.jupyterapp.shell.currentWidget.content.widgets
-  .filter(c => c.model.type === 'code')
-  .flatMap(c => c.model.sharedModel.outputs || [])
-  .filter(o => o.output_type === 'error')
-  .map(o => o.ename + ': ' + o.evalue)"""
-
-COUNTS_JS = """() => { const panel = window.jupyterapp.shell.currentWidget;
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return [kernel && kernel.status, panel.content.widgets.filter(c => c.model.type === 'code')
-          .map(c => c.model.executionCount)]; }"""
-
-STARTED_JS = """() => { const panel = window.jupyterapp.shell.currentWidget;
-  const kernel = panel.sessionContext.session && panel.sessionContext.session.kernel;
-  return (kernel && kernel.status === 'busy') || panel.content.widgets.some(
-    c => c.model.type === 'code' && c.model.executionCount !== null); }"""
-
-
-def _run_all(page: Any, shot: Path) -> None:
-    """Run All and wait until every cell has run; re-issue Run All if the first one did not start."""
-    for _ in range(3):
-        _run(page, "notebook:run-all-cells")
-        try:
-            page.wait_for_function(STARTED_JS, timeout=30000, polling=500)
-            break
-        except Exception:
-            continue  # the command went to a notebook that was not ready yet
-    try:
-        page.wait_for_function(ALL_RUN_JS, timeout=300000, polling=1000)
-    except Exception:
-        page.screenshot(path=str(shot))
-        raise AssertionError(
-            f"Run All did not finish; errors {page.evaluate(ERRORS_JS)}, "
-            f"kernel and execution counts {page.evaluate(COUNTS_JS)} (see {shot})"
-        ) from None
 
 
 def _figures_drawn(figures: list[dict[str, Any]]) -> bool:
@@ -99,36 +64,24 @@ def test_notebook_explorers_render_after_run_all(tmp_path: Path, name: str, size
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     stem = f"{Path(name).stem}-{size}"
     shot = SCREENSHOTS / f"{stem}.png"
-    with serve_lab(tmp_path) as port, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            viewport=VIEWPORTS[size],
-            args=ARGS,
-        )
-        try:
-            page = context.new_page()
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/{name}?token={TOKEN}&reset")
-            page.wait_for_selector(".jp-Notebook", timeout=90000)
-            if page.locator(".jp-Dialog").count():
-                page.locator(".jp-Dialog button.jp-mod-accept").click()
-            page.wait_for_function(KERNEL_READY_JS, timeout=90000)
-            _run_all(page, shot)
-            errors = page.evaluate(ERRORS_JS)
-            deadline = time.time() + 30
+    with (
+        serve_lab(tmp_path) as port,
+        sync_playwright() as p,
+        open_notebook(p, tmp_path, port, name, VIEWPORTS[size]) as page,
+    ):
+        run_all(page, shot)
+        errors = page.evaluate(ERRORS_JS)
+        deadline = time.time() + 30
+        figures = page.evaluate(FIGURES_JS)
+        while not _figures_drawn(figures) and time.time() < deadline:
+            page.wait_for_timeout(500)
             figures = page.evaluate(FIGURES_JS)
-            while not _figures_drawn(figures) and time.time() < deadline:
-                page.wait_for_timeout(500)
-                figures = page.evaluate(FIGURES_JS)
-            graphs = page.locator(".nxe-graph")
-            for i in range(graphs.count()):
-                graphs.nth(i).scroll_into_view_if_needed()
-                page.wait_for_timeout(500)
-                page.screenshot(path=str(SCREENSHOTS / f"{stem}-graph{i}.png"))
-            page.screenshot(path=str(shot))
-        finally:
-            context.close()
+        graphs = page.locator(".nxe-graph")
+        for i in range(graphs.count()):
+            graphs.nth(i).scroll_into_view_if_needed()
+            page.wait_for_timeout(500)
+            page.screenshot(path=str(SCREENSHOTS / f"{stem}-graph{i}.png"))
+        page.screenshot(path=str(shot))
     assert errors == [], f"{name}: cells raised {errors}"
     if "Explorer(" not in (ROOT / "notebooks" / name).read_text():
         return  # a notebook without an Explorer (03): it runs, with nothing to draw
@@ -179,37 +132,23 @@ DRAWN_STATE_JS = """() => [...document.querySelectorAll('.nxe-graph .js-plotly-p
 
 
 def test_edits_before_the_first_render_and_a_late_view_are_drawn(tmp_path: Path) -> None:
-    import nbformat
     from playwright.sync_api import sync_playwright
 
-    notebook = nbformat.v4.new_notebook()
-    notebook.cells = [nbformat.v4.new_code_cell(EDIT_BEFORE_RENDER_CELL), nbformat.v4.new_code_cell("ex")]
-    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    nbformat.write(notebook, tmp_path / "early.ipynb")
+    write_notebook(tmp_path / "early.ipynb", EDIT_BEFORE_RENDER_CELL, "ex")
     expected_file = tmp_path / "expected.json"
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    with serve_lab(tmp_path, {"NXE_EXPECTED": str(expected_file)}) as port, sync_playwright() as p:
-        context = p.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            viewport=VIEWPORTS["wide"],
-            args=ARGS,
-        )
-        try:
-            page = context.new_page()
-            page.goto(f"http://127.0.0.1:{port}/lab/tree/early.ipynb?token={TOKEN}&reset")
-            page.wait_for_selector(".jp-Notebook", timeout=90000)
-            page.wait_for_function(KERNEL_READY_JS, timeout=90000)
-            _run_all(page, SCREENSHOTS / "early-edits.png")
-            errors = page.evaluate(ERRORS_JS)
-            page.wait_for_function(f"() => ({FIGURES_JS})().length === 2", timeout=30000)
-            page.wait_for_timeout(2000)
-            figures = page.evaluate(FIGURES_JS)
-            drawn = page.evaluate(DRAWN_STATE_JS)
-            page.screenshot(path=str(SCREENSHOTS / "early-edits.png"), full_page=True)
-        finally:
-            context.close()
+    with (
+        serve_lab(tmp_path, {"NXE_EXPECTED": str(expected_file)}) as port,
+        sync_playwright() as p,
+        open_notebook(p, tmp_path, port, "early.ipynb") as page,
+    ):
+        run_all(page, SCREENSHOTS / "early-edits.png")
+        errors = page.evaluate(ERRORS_JS)
+        page.wait_for_function(f"() => ({FIGURES_JS})().length === 2", timeout=30000)
+        page.wait_for_timeout(2000)
+        figures = page.evaluate(FIGURES_JS)
+        drawn = page.evaluate(DRAWN_STATE_JS)
+        page.screenshot(path=str(SCREENSHOTS / "early-edits.png"), full_page=True)
     assert errors == []
     expected = json.loads(expected_file.read_text())
     assert _figures_drawn(figures), f"a figure edited before its first draw is not drawn: {figures}"
